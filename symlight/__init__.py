@@ -1,0 +1,3 @@
+"""symlight: neural networks that are permutation-symmetric by construction."""
+
+__version__ = "0.1.0"

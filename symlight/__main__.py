@@ -1,0 +1,3 @@
+from symlight.cli import main
+
+main()

@@ -1,0 +1,126 @@
+"""``python -m symlight``: LightningCLI for symlight tasks and networks, plus a few extra commands.
+
+    python -m symlight fit --config argmax.yaml
+    python -m symlight fit --config argmax.yaml --ckpt_path last      # resume the latest run
+    python -m symlight tasks                                          # list the installed tasks
+
+A bare config name that is not a file in the working directory is looked up among the configs
+shipped with symlight, so the commands work from any folder.
+"""
+
+from __future__ import annotations
+
+import sys
+from importlib.resources import files
+from pathlib import Path
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningCLI
+
+from symlight.module import SymmetricModule
+from symlight.plugins import discover_tasks
+from symlight.tasks import SetTask
+
+__all__ = ["SymlightCLI", "main", "resolve_config"]
+
+LOG_ROOT = "lightning_logs"
+
+
+def resolve_config(name: str) -> str:
+    """A config path as given if it exists, else the shipped config of that name."""
+    if Path(name).exists():
+        return name
+    shipped = files("symlight.configs").joinpath(name)
+    if shipped.is_file():
+        return str(shipped)
+    available = sorted(
+        str(p.relative_to(Path(str(files("symlight.configs")))))
+        for p in Path(str(files("symlight.configs"))).rglob("*.yaml")
+    )
+    raise SystemExit(
+        f"config {name!r} is neither a file nor a shipped config; shipped: {', '.join(available)}"
+    )
+
+
+def _resolve_config_args(args: list[str]) -> list[str]:
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg == "--config" and i + 1 < len(out):
+            out[i + 1] = resolve_config(out[i + 1])
+        elif arg.startswith("--config="):
+            out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
+    return out
+
+
+def _latest_run(task_dir: Path) -> Path | None:
+    runs = [p.parent.parent for p in task_dir.glob("version_*/checkpoints/last.ckpt")]
+    return max(runs, key=lambda p: int(p.name.split("_")[1]), default=None)
+
+
+class SymlightCLI(LightningCLI):
+    """LightningCLI with symlight's defaults: TensorBoard per task, last and best checkpoints,
+    the data's dimensions linked into the model, and ``--ckpt_path last`` resuming the latest run
+    of the task in its own log folder.
+    """
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        for source in ("in_features", "out_features", "out_order"):
+            parser.link_arguments(
+                f"data.{source}", f"model.init_args.{source}", apply_on="instantiate"
+            )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        task = config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+        version = None
+        if config.get("ckpt_path") == "last":
+            run = _latest_run(Path(LOG_ROOT) / task)
+            if run is None:
+                raise SystemExit(
+                    f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{task}/version_*/checkpoints"
+                )
+            config.ckpt_path = str(run / "checkpoints" / "last.ckpt")
+            version = int(run.name.split("_")[1])
+        if config.trainer.logger in (None, True):
+            config.trainer.logger = {
+                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "init_args": {"save_dir": LOG_ROOT, "name": task, "version": version},
+            }
+
+
+EXTRA_COMMANDS = ("tasks",)
+
+
+def _list_tasks() -> None:
+    for name, cls in sorted(discover_tasks().items()):
+        doc = (cls.__doc__ or "").strip().splitlines()
+        print(f"{name:28s} {cls.__module__}  {doc[0] if doc else ''}")
+
+
+def main(args: ArgsType = None) -> SymlightCLI | None:
+    """Run the symlight command line; ``args`` defaults to ``sys.argv[1:]``."""
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv and argv[0] == "tasks":
+        _list_tasks()
+        return None
+    discover_tasks()
+    return SymlightCLI(
+        SymmetricModule,
+        SetTask,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},
+        args=_resolve_config_args(argv),
+        auto_configure_optimizers=False,
+    )

@@ -1,0 +1,170 @@
+"""The generic LightningModule: any network, any task that declares its symmetry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Literal
+
+import lightning as L
+import torch
+from torch import Tensor, nn
+from torchmetrics import MeanMetric
+
+from symlight.models import EquivariantModule
+
+__all__ = ["NetworkFactory", "SymmetricModule", "check_batch"]
+
+NetworkFactory = Callable[[int, int, int], EquivariantModule]
+"""Builds a network from ``(in_channels, out_channels, out_order)``, which the task supplies."""
+
+Stage = Literal["train", "val", "test"]
+
+
+def check_batch(batch: Mapping[str, Tensor], key: str = "x") -> None:
+    """Raise a ValueError for inputs no network should see: empty sets or non-finite values."""
+    x, mask = batch[key], batch.get("mask")
+    if x.dim() < 3:
+        raise ValueError(
+            f"batch[{key!r}] must be (batch, n, ...) with the set on dim 1, got {tuple(x.shape)}"
+        )
+    if x.shape[1] == 0:
+        raise ValueError(f"batch[{key!r}] holds empty sets (n = 0): every set needs an element")
+    real = x if mask is None else x[mask]
+    if not torch.isfinite(real).all():
+        raise ValueError(f"batch[{key!r}] has NaN or infinite values in real (unpadded) elements")
+
+
+class SymmetricModule(L.LightningModule):
+    """Trains ``net`` on whatever task the DataModule declares.
+
+    The task (a :class:`symlight.tasks.SetTask`) supplies the loss, the per-set metrics and the
+    input/output sizes; the CLI links those sizes into ``in_features``, ``out_features`` and
+    ``out_order``, and ``net`` is called with them. The module is as equivariant as ``net``.
+
+    Args:
+        net: network class and its hyper-parameters, built as ``net(in_features, out_features,
+            out_order)``.
+        in_features: channels per input element (linked from the data).
+        out_features: output channels per entry (linked from the data).
+        out_order: order of the output (linked from the data).
+        lr: peak learning rate of AdamW.
+        weight_decay: AdamW weight decay.
+        schedule: ``constant``, ``onecycle`` (warm-up then cosine annealing over the whole run)
+            or ``cosine`` (annealing to zero over the whole run).
+
+    """
+
+    def __init__(
+        self,
+        net: NetworkFactory,
+        in_features: int = 1,
+        out_features: int = 1,
+        out_order: int = 1,
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        schedule: Literal["constant", "onecycle", "cosine"] = "constant",
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = net(in_features, out_features, out_order)
+        if isinstance(self.net, EquivariantModule) and self.net.out_order != out_order:
+            raise ValueError(
+                f"{type(self.net).__name__} returns order {int(self.net.out_order)} but the task "
+                f"needs order {out_order}"
+            )
+        self.metrics = nn.ModuleDict()
+
+    # -- the task ---------------------------------------------------------------------------
+    @property
+    def task(self):
+        """The task DataModule this module is trained on."""
+        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        if datamodule is None or not hasattr(datamodule, "loss"):
+            raise RuntimeError(
+                "SymmetricModule needs a symlight task (a SetTask DataModule) passed to the Trainer"
+            )
+        return datamodule
+
+    def setup(self, stage: str) -> None:
+        task = self.task
+        for stage_name in ("train", "val", "test"):
+            for suffix in [""] if stage_name == "train" else task.val_names:
+                for name in task.metric_names:
+                    key = _key(stage_name, name, suffix)
+                    if key not in self.metrics:
+                        self.metrics[key] = MeanMetric()
+
+    # -- steps ------------------------------------------------------------------------------
+    def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
+        return self.net(batch["x"], mask=batch.get("mask"))
+
+    def _shared_step(
+        self, batch: Mapping[str, Tensor], stage: Stage, dataloader_idx: int = 0
+    ) -> Tensor:
+        check_batch(batch)
+        task = self.task
+        output = self(batch)
+        loss = task.loss(output, batch)
+        suffix = task.val_names[dataloader_idx] if stage != "train" else ""
+        size = batch["x"].shape[0]
+        self.log(
+            f"{stage}/loss{suffix}",
+            loss,
+            batch_size=size,
+            add_dataloader_idx=False,
+            sync_dist=stage != "train",
+            prog_bar=stage == "train" or not suffix,
+        )
+        for name, values in task.evaluate(output.detach(), batch).items():
+            metric = self.metrics[_key(stage, name, suffix)]
+            metric(values)
+            self.log(
+                f"{stage}/{name}{suffix}",
+                metric,
+                add_dataloader_idx=False,
+                on_step=stage == "train",
+                on_epoch=True,
+                prog_bar=not suffix,
+            )
+        return loss
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(
+        self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> Tensor:
+        return self._shared_step(batch, "val", dataloader_idx)
+
+    def test_step(
+        self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> Tensor:
+        return self._shared_step(batch, "test", dataloader_idx)
+
+    def predict_step(
+        self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
+    ) -> Tensor:
+        check_batch(batch)
+        return self(batch)
+
+    # -- optimisation -----------------------------------------------------------------------
+    def configure_optimizers(self):
+        hp = self.hparams
+        optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
+        if hp.schedule == "constant":
+            return optimizer
+        steps = int(self.trainer.estimated_stepping_batches)
+        if hp.schedule == "onecycle":
+            scheduler = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=hp.lr, total_steps=steps
+            )
+        else:
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+
+def _key(stage: str, name: str, suffix: str) -> str:
+    return f"{stage}_{name}{suffix}".replace(".", "_")

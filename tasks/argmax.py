@@ -1,0 +1,265 @@
+"""The argmax family: find, mark, rank or regress the maximum of a set.
+
+Each element has a score: its value when ``features == 1``, else a fixed hidden function of its
+feature vector (a random two-layer tanh network drawn from ``seed``). Targets, by ``target``:
+
+- ``argmax``: which element is largest. Per-element logits, softmax over the set; the loss is
+  ``-log P(pick a maximum)``. Equivariant.
+- ``onehot``: per element, "is this a maximum?" (binary cross-entropy). Equivariant.
+- ``max``: the largest score (invariant regression, L1 loss).
+- ``rank``: per element, its rank ``r_i = #{j : s_j < s_i}`` (0 for the smallest). Trained by
+  regression on ``r_i / (n - 1)``; the prediction is read off by ranking the outputs. Equivariant.
+- ``topk``: per element, "is this among the ``k`` largest?" (binary cross-entropy). Equivariant.
+
+Ties have one answer that respects the symmetry: tied maxima are all correct for ``argmax`` and all
+marked for ``onehot``; tied elements share the smallest rank (``1 2 2 4`` ranking); an element is in
+the top k when fewer than k elements are strictly larger, so ties at the boundary are all in. A set of
+one element has argmax 0, rank 0, and is its own maximum. Sets are padded to the largest in the batch
+and the ``(B, n)`` mask marks the real elements.
+
+Training batches are drawn fresh from a generator seeded by ``seed``, the process rank and the epoch
+(so runs are reproducible and resume where they stopped); validation and test sets are fixed. Extra
+validation sets at larger n (``val_sizes``) measure generalisation to set sizes never seen in training,
+logged as ``val/acc@n=100`` etc.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, IterableDataset
+
+from symlight.symmetry import SetSymmetry
+
+from .base import SetTask, batch_loader
+
+__all__ = ["ArgmaxDataModule", "Target", "Values"]
+
+Target = Literal["argmax", "onehot", "max", "rank", "topk"]
+Values = Literal["uniform", "normal", "integers"]
+
+_OUTPUT_ORDER = {"argmax": 1, "onehot": 1, "max": 0, "rank": 1, "topk": 1}
+_SEED_STRIDE = 1_000_003
+
+
+class _SetSampler:
+    """Draws batches of padded sets with their targets; pure function of a torch.Generator."""
+
+    def __init__(self, task: ArgmaxDataModule) -> None:
+        self.task = task
+        hidden = torch.Generator().manual_seed(task.seed)
+        width = 16
+        self.w1 = torch.randn(task.features, width, generator=hidden) / math.sqrt(task.features)
+        self.b1 = torch.randn(width, generator=hidden) * 0.1
+        self.w2 = torch.randn(width, generator=hidden) / math.sqrt(width)
+
+    def score(self, x: Tensor) -> Tensor:
+        if self.task.features == 1:
+            return x[..., 0]
+        return torch.tanh(x @ self.w1 + self.b1) @ self.w2
+
+    def values(self, shape: tuple[int, ...], gen: torch.Generator) -> Tensor:
+        t = self.task
+        if t.values == "uniform":
+            return t.low + (t.high - t.low) * torch.rand(shape, generator=gen)
+        if t.values == "normal":
+            return torch.randn(shape, generator=gen)
+        return torch.randint(int(t.low), int(t.high) + 1, shape, generator=gen).float()
+
+    def batch(self, batch_size: int, n_min: int, n_max: int, gen: torch.Generator) -> dict:
+        sizes = torch.randint(n_min, n_max + 1, (batch_size,), generator=gen)
+        n = int(sizes.max())
+        mask = torch.arange(n)[None, :] < sizes[:, None]
+        x = self.values((batch_size, n, self.task.features), gen) * mask[..., None]
+        return {"x": x, "mask": mask, **targets(self.score(x), mask, self.task.target, self.task.k)}
+
+
+def targets(score: Tensor, mask: Tensor, target: str, k: int = 1) -> dict[str, Tensor]:
+    """Targets of every kind for scores ``(B, n)``; padded entries are ignored."""
+    low = torch.finfo(score.dtype).min
+    masked = score.masked_fill(~mask, low)
+    best = masked.amax(1, keepdim=True)
+    if target in ("argmax", "onehot"):
+        return {"y": (masked == best) & mask}
+    if target == "max":
+        return {"y": best.squeeze(1)}
+    smaller = (masked[:, None, :] < masked[:, :, None]) & mask[:, None, :]
+    if target == "rank":
+        return {"y": smaller.sum(-1).masked_fill(~mask, 0)}
+    larger = (masked[:, None, :] > masked[:, :, None]) & mask[:, None, :]
+    return {"y": (larger.sum(-1) < k) & mask}
+
+
+class _FreshBatches(IterableDataset):
+    """An endless-looking stream of ``length`` fresh batches per epoch, reproducible per epoch."""
+
+    def __init__(self, task: ArgmaxDataModule, length: int) -> None:
+        self.task, self.length, self.epoch = task, length, 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[dict]:
+        t = self.task
+        gen = torch.Generator().manual_seed(t.seed + _SEED_STRIDE * (1 + t.rank + 64 * self.epoch))
+        self.epoch += 1
+        for _ in range(self.length):
+            yield t.sampler.batch(t.batch_size, t.n_min, t.n_max, gen)
+
+
+class ArgmaxDataModule(SetTask):
+    """Sets of numbers (or vectors) and the argmax family of targets over them.
+
+    Symmetry: permuting a set's elements permutes per-element targets the same way and leaves
+    ``max`` unchanged. See the module docstring for targets, ties and data.
+
+    Args:
+        target: what to predict: ``argmax``, ``onehot``, ``max``, ``rank`` or ``topk``.
+        n_min: smallest training set size.
+        n_max: largest training set size (sizes are uniform in ``n_min..n_max``).
+        val_sizes: extra validation sets of exactly these sizes (size generalisation).
+        values: element distribution: ``uniform`` on ``[low, high]``, standard ``normal``, or
+            ``integers`` in ``low..high`` (ties are then common).
+        low: lower bound for ``uniform`` and ``integers``.
+        high: upper bound for ``uniform`` and ``integers``.
+        features: channels per element; above 1 the score is a hidden function of the vector.
+        k: how many elements ``topk`` marks.
+        batch_size: sets per batch.
+        batches_per_epoch: training batches per epoch (each one freshly drawn).
+        val_sets: sets in each validation and test set.
+        seed: seeds the data, the hidden score function and the fixed evaluation sets.
+
+    """
+
+    def __init__(
+        self,
+        target: Target = "argmax",
+        n_min: int = 10,
+        n_max: int = 10,
+        val_sizes: Sequence[int] = (100, 1000),
+        values: Values = "uniform",
+        low: float = 0.0,
+        high: float = 1.0,
+        features: int = 1,
+        k: int = 3,
+        batch_size: int = 128,
+        batches_per_epoch: int = 100,
+        val_sets: int = 1000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if target not in _OUTPUT_ORDER:
+            raise ValueError(f"target must be one of {', '.join(_OUTPUT_ORDER)}; got {target!r}")
+        if not 1 <= n_min <= n_max:
+            raise ValueError(f"need 1 <= n_min <= n_max, got n_min={n_min}, n_max={n_max}")
+        if any(size < 1 for size in val_sizes):
+            raise ValueError(f"val_sizes must be positive, got {list(val_sizes)}")
+        if values == "uniform" and not low < high or values == "integers" and not low <= high:
+            raise ValueError(f"need low < high for {values} values, got low={low}, high={high}")
+        for name, value in (
+            ("features", features),
+            ("k", k),
+            ("batch_size", batch_size),
+            ("batches_per_epoch", batches_per_epoch),
+            ("val_sets", val_sets),
+        ):
+            if value < 1:
+                raise ValueError(f"{name} must be at least 1, got {value}")
+        self.save_hyperparameters()
+        self.target, self.n_min, self.n_max = target, n_min, n_max
+        self.val_sizes = [int(s) for s in val_sizes]
+        self.values, self.low, self.high = values, low, high
+        self.features, self.k, self.seed = features, k, seed
+        self.batch_size, self.batches_per_epoch, self.val_sets = (
+            batch_size,
+            batches_per_epoch,
+            val_sets,
+        )
+
+        self.symmetry = SetSymmetry(inputs={"x": 1}, output_order=_OUTPUT_ORDER[target])
+        self.in_features = features
+        self.out_features = 1
+        self.metric_names = {"max": ["mae"], "argmax": ["acc"]}.get(target, ["acc", "element_acc"])
+        self.val_names = [""] + [f"@n={s}" for s in self.val_sizes]
+        self.sampler = _SetSampler(self)
+        self._train = _FreshBatches(self, batches_per_epoch)
+
+    # -- data ---------------------------------------------------------------------------------
+    @property
+    def rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
+
+    def _fixed(self, sizes: tuple[int, int], salt: int) -> list[dict]:
+        gen = torch.Generator().manual_seed(self.seed + _SEED_STRIDE * (10_000 + salt))
+        count, out = self.val_sets, []
+        while count > 0:
+            size = min(self.batch_size, count)
+            out.append(self.sampler.batch(size, *sizes, gen))
+            count -= size
+        return out
+
+    def _evaluation_sets(self, salt: int) -> list[list[dict]]:
+        sets = [self._fixed((self.n_min, self.n_max), salt)]
+        sets += [self._fixed((s, s), salt + 1 + i) for i, s in enumerate(self.val_sizes)]
+        return sets
+
+    def train_dataloader(self) -> DataLoader:
+        return DataLoader(self._train, batch_size=None)
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [batch_loader(b) for b in self._evaluation_sets(salt=0)]
+
+    def test_dataloader(self) -> list[DataLoader]:
+        return [batch_loader(b) for b in self._evaluation_sets(salt=100)]
+
+    def predict_dataloader(self) -> DataLoader:
+        return batch_loader(self._fixed((self.n_min, self.n_max), salt=200))
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"train_epoch": self._train.epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._train.epoch = int(state_dict["train_epoch"])
+
+    # -- objective ----------------------------------------------------------------------------
+    def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
+        y, mask = batch["y"], batch["mask"]
+        if self.target == "max":
+            return F.l1_loss(output.squeeze(-1), y)
+        logits = output.squeeze(-1)
+        if self.target == "argmax":
+            low = torch.finfo(logits.dtype).min
+            total = torch.logsumexp(logits.masked_fill(~mask, low), dim=1)
+            on_max = torch.logsumexp(logits.masked_fill(~y, low), dim=1)
+            return (total - on_max).mean()
+        if self.target == "rank":
+            scale = (mask.sum(1, keepdim=True) - 1).clamp(min=1)
+            error = (logits - y / scale) ** 2
+        else:
+            error = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none")
+        return (error * mask).sum() / mask.sum().clamp(min=1)
+
+    def evaluate(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        y, mask = batch["y"], batch["mask"]
+        if self.target == "max":
+            return {"mae": (output.squeeze(-1) - y).abs()}
+        logits = output.squeeze(-1)
+        if self.target == "argmax":
+            low = torch.finfo(logits.dtype).min
+            pick = logits.masked_fill(~mask, low).argmax(1, keepdim=True)
+            return {"acc": y.gather(1, pick).squeeze(1).to(logits.dtype)}
+        if self.target == "rank":
+            pred = targets(logits, mask, "rank")["y"]
+        else:
+            pred = (logits > 0) & mask
+        element_ok = (pred == y) | ~mask
+        count = mask.sum(1).clamp(min=1)
+        return {
+            "acc": element_ok.all(1).to(logits.dtype),
+            "element_acc": ((element_ok & mask).sum(1) / count).to(logits.dtype),
+        }
