@@ -1,21 +1,55 @@
 """Equivariant layers and networks, typed by their order over the set axis."""
 
+from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
 from .base import EquivariantModule, mask_output
 from .baseline import MLPBaseline
 from .deepsets import DeepSets
-from .linear import EquivariantLinear
-from .network import EquivariantSequential
-from .pointwise import Activation, Pointwise
+from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
+from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
+from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce
+from .pointwise import MLP, Activation, ChannelDropout, LayerNorm, Pointwise
 from .pooling import masked_pool
+from .presets import PairwiseNet, SetTransformer
+
+PRESETS: dict[str, type[EquivariantModule]] = {
+    "DeepSets": DeepSets,
+    "PairwiseNet": PairwiseNet,
+    "SetTransformer": SetTransformer,
+    "EquivariantNetwork": EquivariantNetwork,
+}
+"""Equivariant networks buildable as ``net(in_channels, out_channels, out_order)``."""
 
 __all__ = [
+    "BASES",
+    "ISAB",
+    "LAYERS",
+    "MAB",
+    "MLP",
+    "PMA",
+    "PRESETS",
+    "SAB",
+    "TERMS",
     "Activation",
+    "ChannelDropout",
     "DeepSets",
     "EquivariantLinear",
     "EquivariantModule",
+    "EquivariantNetwork",
     "EquivariantSequential",
+    "LayerNorm",
+    "LayerSpec",
     "MLPBaseline",
+    "MultiheadAttention",
+    "PairMLP",
+    "PairwiseComparison",
+    "PairwiseLift",
+    "PairwiseNet",
+    "PairwiseReduce",
     "Pointwise",
+    "SetTransformer",
+    "Term",
+    "basis_size",
+    "build_layer",
     "mask_output",
     "masked_pool",
 ]

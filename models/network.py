@@ -1,15 +1,36 @@
-"""Typed composition of equivariant layers, checked when it is built."""
+"""Typed composition of equivariant layers, checked when it is built, and networks from a spec.
+
+A spec is a list of dicts, one per layer, readable from YAML::
+
+    layers:
+      - {layer: linear, channels: 32}            # 1 -> 1 (order defaults to the current one)
+      - {layer: activation, name: relu}
+      - {layer: lift, channels: 32}              # 1 -> 2: MLP(x_i, x_j, x_i - x_j)
+      - {layer: linear, order: 2, channels: 32}  # 2 -> 2, the 15-map basis
+      - {layer: activation}
+      - {layer: reduce, reduce: max}             # 2 -> 1
+
+Channels and orders flow from one layer to the next; ``channels`` (output channels) defaults to
+the input's, ``order`` (output order, ``linear`` only) to the input's.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from .attention import ISAB, PMA, SAB
 from .base import EquivariantModule
+from .linear import EquivariantLinear
+from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce
+from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
+from .pooling import Pooling
 
-__all__ = ["EquivariantSequential"]
+__all__ = ["LAYERS", "EquivariantNetwork", "EquivariantSequential", "LayerSpec", "build_layer"]
 
 
 class EquivariantSequential(EquivariantModule):
@@ -50,3 +71,181 @@ class EquivariantSequential(EquivariantModule):
 
     def extra_repr(self) -> str:
         return self.type_repr()
+
+
+LayerSpec = dict[str, Any]
+"""One layer of an :class:`EquivariantNetwork`: ``{"layer": name, **options}``."""
+
+
+def _linear(
+    order: int, channels: int, *, to: int, out: int, pooling: Pooling = "mean", bias: bool = True
+) -> EquivariantModule:
+    return EquivariantLinear(order, to, channels, out, pooling, bias)
+
+
+def _activation(order: int, channels: int, *, name: str = "relu") -> EquivariantModule:
+    return Activation(name, order)
+
+
+def _mlp(
+    order: int, channels: int, *, out: int, hidden: int = 64, depth: int = 2, activation="relu"
+) -> EquivariantModule:
+    return MLP(channels, out, hidden, depth, activation, order)
+
+
+def _layer_norm(order: int, channels: int) -> EquivariantModule:
+    return LayerNorm(channels, order)
+
+
+def _dropout(order: int, channels: int, *, p: float = 0.1) -> EquivariantModule:
+    return ChannelDropout(p, order)
+
+
+def _lift(
+    order: int, channels: int, *, out: int, hidden: int = 64, depth: int = 2, activation="relu"
+) -> EquivariantModule:
+    return PairwiseLift(channels, out, hidden, depth, activation)
+
+
+def _reduce(order: int, channels: int, *, reduce: str = "max") -> EquivariantModule:
+    return PairwiseReduce(reduce)  # type: ignore[arg-type]
+
+
+def _compare(
+    order: int,
+    channels: int,
+    *,
+    out: int,
+    hidden: int = 64,
+    depth: int = 2,
+    activation: str = "relu",
+    reduce: str = "max",
+    chunk_size: int | None = None,
+) -> EquivariantModule:
+    return PairwiseComparison(channels, out, hidden, depth, activation, reduce, chunk_size)  # type: ignore[arg-type]
+
+
+def _sab(
+    order: int, channels: int, *, out: int, heads: int = 4, layer_norm: bool = True
+) -> EquivariantModule:
+    return SAB(channels, out, heads, layer_norm)
+
+
+def _isab(
+    order: int,
+    channels: int,
+    *,
+    out: int,
+    heads: int = 4,
+    inducing: int = 16,
+    layer_norm: bool = True,
+) -> EquivariantModule:
+    return ISAB(channels, out, heads, inducing, layer_norm)
+
+
+def _pma(
+    order: int, channels: int, *, out: int, heads: int = 4, seeds: int = 1, layer_norm: bool = True
+) -> EquivariantModule:
+    return PMA(channels, out, heads, seeds, layer_norm)
+
+
+LAYERS: dict[str, Callable[..., EquivariantModule]] = {
+    "linear": _linear,
+    "activation": _activation,
+    "mlp": _mlp,
+    "layer_norm": _layer_norm,
+    "dropout": _dropout,
+    "lift": _lift,
+    "reduce": _reduce,
+    "compare": _compare,
+    "sab": _sab,
+    "isab": _isab,
+    "pma": _pma,
+}
+"""Layer names usable in a spec; each builder takes ``(order, channels, **options)``."""
+
+
+def _options(builder: Callable[..., EquivariantModule]) -> list[str]:
+    names = [p for p in inspect.signature(builder).parameters if p not in ("order", "channels")]
+    return ["channels" if p == "out" else "order" if p == "to" else p for p in names]
+
+
+def build_layer(spec: LayerSpec, order: int, channels: int) -> EquivariantModule:
+    """Build one layer from its spec, given the order and channels of its input."""
+    spec = dict(spec)
+    name = spec.pop("layer", None)
+    if name not in LAYERS:
+        raise ValueError(f"unknown layer {name!r}; available: {', '.join(LAYERS)}")
+    builder = LAYERS[name]
+    allowed = _options(builder)
+    unknown = sorted(set(spec) - set(allowed))
+    if unknown:
+        raise ValueError(
+            f"layer {name!r} has no option {', '.join(map(repr, unknown))}; "
+            f"options: {', '.join(allowed) or 'none'}"
+        )
+    kwargs = dict(spec)
+    if "out" in inspect.signature(builder).parameters:
+        kwargs["out"] = kwargs.pop("channels", channels)
+    if "to" in inspect.signature(builder).parameters:
+        kwargs["to"] = kwargs.pop("order", order)
+    return builder(order, channels, **kwargs)
+
+
+DEFAULT_LAYERS: list[LayerSpec] = [
+    {"layer": "linear", "channels": 32},
+    {"layer": "activation"},
+    {"layer": "compare", "channels": 32, "hidden": 32},
+    {"layer": "activation"},
+]
+
+
+class EquivariantNetwork(EquivariantSequential):
+    """A network built from a list of layer specs, equivariant to S_n because each layer is.
+
+    ``layers`` is read in order: each spec is built for the order and channels its input has, and
+    the orders are checked when the network is built (a mismatch is a ValueError naming the two
+    positions, layers and orders). A final ``EquivariantLinear`` head maps to ``out_order`` with
+    ``out_channels`` (``head_pooling`` for its pooling); with ``head=False`` the last layer must
+    already return ``out_order`` and ``out_channels``.
+    x: ``(B, n, in_channels)`` (``in_order`` 1) -> ``(B, [n, [n,]] out_channels)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        out_order: int = 1,
+        layers: list[dict[str, Any]] | None = None,
+        in_order: int = 1,
+        head: bool = True,
+        head_pooling: Pooling = "mean",
+    ) -> None:
+        specs = [dict(s) for s in (DEFAULT_LAYERS if layers is None else layers)]
+        modules: list[EquivariantModule] = []
+        order, channels = in_order, in_channels
+        for pos, spec in enumerate(specs):
+            try:
+                module = build_layer(spec, order, channels)
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"layer {pos} ({spec}): {error}") from error
+            if pos == 0 and module.in_order != in_order:
+                raise ValueError(
+                    f"layer 0 ({type(module).__name__}) takes order {int(module.in_order)} but "
+                    f"the network input has order {in_order}"
+                )
+            modules.append(module)
+            order = int(module.out_order)
+            channels = getattr(module, "out_channels", channels)
+        if head:
+            modules.append(
+                EquivariantLinear(order, out_order, channels, out_channels, head_pooling)
+            )
+        super().__init__(modules)
+        if int(self.out_order) != out_order or channels != out_channels and not head:
+            raise ValueError(
+                f"the last layer ({type(modules[-1]).__name__}) returns {channels} channels of "
+                f"order {int(self.out_order)}; the network must return {out_channels} channels "
+                f"of order {out_order}"
+            )
+        self.specs = specs

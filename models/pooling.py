@@ -14,8 +14,20 @@ from torch import Tensor
 
 Pooling = Literal["sum", "mean", "max"]
 POOLINGS: tuple[str, ...] = ("sum", "mean", "max")
+Reduction = Literal["sum", "mean", "max", "min"]
+"""Poolings plus ``min``: for reductions that are not part of a linear basis."""
+REDUCTIONS: tuple[str, ...] = ("sum", "mean", "max", "min")
 
-__all__ = ["POOLINGS", "Pooling", "check_pooling", "element_mask", "masked_pool", "pair_mask"]
+__all__ = [
+    "POOLINGS",
+    "REDUCTIONS",
+    "Pooling",
+    "Reduction",
+    "check_pooling",
+    "element_mask",
+    "masked_pool",
+    "pair_mask",
+]
 
 
 def check_pooling(pooling: str, allowed: tuple[str, ...] = POOLINGS) -> str:
@@ -38,11 +50,13 @@ def pair_mask(mask: Tensor | None) -> Tensor | None:
 def masked_pool(
     x: Tensor, mask: Tensor | None, dim: int | tuple[int, ...], pooling: str, keepdim: bool = False
 ) -> Tensor:
-    """Pool ``x`` over ``dim`` with ``sum``, ``mean`` (size-normalised) or ``max``.
+    """Pool ``x`` over ``dim`` with ``sum``, ``mean`` (size-normalised), ``max`` or ``min``.
 
     ``mask`` is None (all real) or a bool tensor broadcastable to ``x``.
     """
     dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    if pooling == "min":
+        return -masked_pool(-x, mask, dims, "max", keepdim)
     if mask is None:
         if pooling == "sum":
             return x.sum(dims, keepdim=keepdim)
