@@ -1,1 +1,5 @@
 """Training-time callbacks."""
+
+from .equivariance import EquivarianceCheck
+
+__all__ = ["EquivarianceCheck"]

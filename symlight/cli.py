@@ -17,6 +17,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
+from symlight.callbacks import EquivarianceCheck
 from symlight.module import SymmetricModule
 from symlight.plugins import discover_tasks
 from symlight.tasks import SetTask
@@ -65,6 +66,7 @@ class SymlightCLI(LightningCLI):
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(EquivarianceCheck, "equivariance")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/loss",
