@@ -13,7 +13,9 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from symlight.check import (
+    TOLERANCES,
     EquivarianceViolation,
+    default_tolerance,
     equivariance_error,
     locate_violation,
     violation_message,
@@ -56,8 +58,9 @@ class EquivarianceCheck(Callback):
             submodule whose output is not equivariant, the group element and the error),
             ``raise`` (an :class:`~symlight.check.EquivarianceViolation` with that message at the
             end of the validation run, on every rank) or ``log`` (only log the errors).
-        atol: absolute tolerance; default by the output dtype (:data:`symlight.check.TOLERANCES`).
-        rtol: relative tolerance; default by the output dtype.
+        atol: absolute tolerance; default by dtype (:data:`symlight.check.TOLERANCES`): that of
+            the output, or the autocast dtype under mixed precision when it is less precise.
+        rtol: relative tolerance; default as ``atol``.
         seed: seeds the permutations (offset by the process rank).
 
     """
@@ -105,6 +108,10 @@ class EquivarianceCheck(Callback):
         self._generator = torch.Generator().manual_seed(
             self.seed + _SEED_STRIDE * trainer.global_rank
         )
+
+    def _tolerances(self, dtype: torch.dtype) -> tuple[float, float]:
+        tol = default_tolerance(dtype) if dtype in TOLERANCES else default_tolerance(torch.float32)
+        return (tol if self.atol is None else self.atol, tol if self.rtol is None else self.rtol)
 
     def _due(self, batch_idx: int) -> bool:
         if self.every_n_steps is None:
@@ -157,13 +164,15 @@ class EquivarianceCheck(Callback):
             self.setup(trainer, pl_module, "validate")
         subset = self._subset(batch)
         with trainer.precision_plugin.val_step_context():
+            autocast = _autocast_dtype(pl_module.device)
             result = equivariance_error(
                 pl_module, subset, symmetry, self.num_samples, self._generator
             )
         self._abs = max(self._abs, result.max_abs_error)
         self._rel = max(self._rel, result.max_rel_error)
         self._checked += 1
-        bad = result.violations(self.atol, self.rtol)
+        atol, rtol = self._tolerances(_coarsest(result.dtype, autocast))
+        bad = result.violations(atol, rtol)
         if not bad or self._message is not None:
             return
         culprit = None
@@ -175,13 +184,13 @@ class EquivarianceCheck(Callback):
                     symmetry,
                     bad[0].perm,
                     seed=bad[0].seed,
-                    atol=self.atol,
-                    rtol=self.rtol,
+                    atol=atol,
+                    rtol=rtol,
                 )
         where = f"rank {trainer.global_rank}, " if trainer.world_size > 1 else ""
         self._message = (
             f"EquivarianceCheck ({where}validation loader {dataloader_idx}, batch {batch_idx}): "
-            + violation_message(result, culprit, self.atol, self.rtol)
+            + violation_message(result, culprit, atol, rtol)
         )
         if self.on_violation == "warn":
             warnings.warn(self._message, stacklevel=2)
@@ -221,3 +230,19 @@ class EquivarianceCheck(Callback):
                 f"{abs_err:.3e}, relative {rel_err:.3e} over all ranks); that rank's message names "
                 "the submodule, the group element and the error"
             )
+
+
+def _autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """The dtype autocast computes in on ``device`` (mixed precision), or None when it is off."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return None
+
+
+def _coarsest(dtype: torch.dtype, other: torch.dtype | None) -> torch.dtype:
+    """The less precise of two floating dtypes: an output promoted to float32 after bfloat16
+    matmuls carries bfloat16 rounding errors.
+    """
+    if other is None or not other.is_floating_point or not dtype.is_floating_point:
+        return dtype
+    return other if torch.finfo(other).eps > torch.finfo(dtype).eps else dtype
