@@ -11,6 +11,7 @@ shipped with symlight, so the commands work from any folder.
 from __future__ import annotations
 
 import sys
+import warnings
 from importlib.resources import files
 from pathlib import Path
 
@@ -53,13 +54,20 @@ def _resolve_config_args(args: list[str]) -> list[str]:
     return out
 
 
+def run_name(config) -> str:
+    """Log folder name of a run: its first config file's stem, else the task's class name."""
+    if config.get("config"):
+        return Path(str(config.config[0])).stem
+    return config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+
+
 def _latest_run(task_dir: Path) -> Path | None:
     runs = [p.parent.parent for p in task_dir.glob("version_*/checkpoints/last.ckpt")]
     return max(runs, key=lambda p: int(p.name.split("_")[1]), default=None)
 
 
 class SymlightCLI(LightningCLI):
-    """LightningCLI with symlight's defaults: TensorBoard per task, last and best checkpoints,
+    """LightningCLI with symlight's defaults: TensorBoard per config, last and best checkpoints,
     the data's dimensions linked into the model, and ``--ckpt_path last`` resuming the latest run
     of the task in its own log folder.
     """
@@ -83,7 +91,7 @@ class SymlightCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
-        task = config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+        task = run_name(config)
         version = None
         if config.get("ckpt_path") == "last":
             run = _latest_run(Path(LOG_ROOT) / task)
@@ -116,6 +124,14 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         _list_tasks()
         return None
     discover_tasks()
+    argv = _resolve_config_args(argv)
+    if args is None:
+        # Rewrite in place: DDP re-launches each extra rank with this same command line.
+        sys.argv[1:] = argv
+    # Fresh-batch datasets are iterable with a length (for progress bars) and loaded in-process.
+    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
+    # Raised inside Lightning's pytree helper by newer torch; it does not affect training.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     return SymlightCLI(
         SymmetricModule,
         SetTask,
@@ -123,6 +139,6 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         subclass_mode_data=True,
         seed_everything_default=0,
         save_config_kwargs={"overwrite": True},
-        args=_resolve_config_args(argv),
+        args=None if args is None else argv,
         auto_configure_optimizers=False,
     )

@@ -88,11 +88,14 @@ def targets(score: Tensor, mask: Tensor, target: str, k: int = 1) -> dict[str, T
         return {"y": (masked == best) & mask}
     if target == "max":
         return {"y": best.squeeze(1)}
-    smaller = (masked[:, None, :] < masked[:, :, None]) & mask[:, None, :]
+    # padded entries sort last (as the largest value), so they are never counted as smaller
+    ordered = score.masked_fill(~mask, torch.finfo(score.dtype).max).sort(1).values.contiguous()
     if target == "rank":
-        return {"y": smaller.sum(-1).masked_fill(~mask, 0)}
-    larger = (masked[:, None, :] > masked[:, :, None]) & mask[:, None, :]
-    return {"y": (larger.sum(-1) < k) & mask}
+        smaller = torch.searchsorted(ordered, score.contiguous(), side="left")
+        return {"y": smaller.masked_fill(~mask, 0)}
+    at_most = torch.searchsorted(ordered, score.contiguous(), side="right")
+    larger = mask.sum(1, keepdim=True) - at_most
+    return {"y": (larger < k) & mask}
 
 
 class _FreshBatches(IterableDataset):

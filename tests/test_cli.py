@@ -1,0 +1,114 @@
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY, run_cli
+
+from symlight.cli import main, resolve_config
+from symlight.module import SymmetricModule
+
+SHIPPED = sorted(
+    str(p.relative_to(Path(str(files("symlight.configs")))))
+    for p in Path(str(files("symlight.configs"))).glob("*.yaml")
+)
+
+
+def scalars(run_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [s.value for s in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+@pytest.mark.timeout(300)
+def test_fit_logs_checkpoints_and_resumes(tmp_path):
+    first = run_cli(["fit", "--config", "argmax.yaml", *TINY], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    run = tmp_path / "lightning_logs" / "argmax" / "version_0"
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert (run / "checkpoints" / "best.ckpt").is_file()
+    logged = scalars(run)
+    for tag in ("train/loss", "val/loss", "val/acc", "val/acc@n=20"):
+        assert tag in logged, sorted(logged)
+    assert all(0.0 <= v <= 1.0 for v in logged["val/acc@n=20"])
+
+    resumed = run_cli(
+        [
+            "fit",
+            "--config",
+            "argmax.yaml",
+            *TINY,
+            "--trainer.max_epochs=2",
+            "--ckpt_path=last",
+            "--model.init_args.schedule=constant",
+        ],
+        cwd=tmp_path,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "Restoring states from the checkpoint" in resumed.stderr + resumed.stdout
+    assert not (tmp_path / "lightning_logs" / "argmax" / "version_1").exists()
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["epoch"] == 1 and ckpt["global_step"] == 10
+    assert ckpt["datamodule_hyper_parameters"] is not None or "ArgmaxDataModule" in str(ckpt.keys())
+
+    model = SymmetricModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt")
+    assert type(model.net).__name__ == "DeepSets"
+    assert model.hparams.out_order == 1
+
+
+@pytest.mark.timeout(120)
+def test_wrong_config_key_fails_with_a_clear_message(tmp_path):
+    result = run_cli(["fit", "--config", "argmax.yaml", "--data.init_args.nn=3"], cwd=tmp_path)
+    assert result.returncode != 0
+    assert "nn" in result.stderr and "not accepted" in result.stderr
+    missing = run_cli(["fit", "--config", "no_such.yaml"], cwd=tmp_path)
+    assert missing.returncode != 0 and "argmax.yaml" in missing.stderr
+
+
+def test_bare_config_names_resolve_to_shipped_configs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Path(resolve_config("argmax.yaml")).is_file()
+    (tmp_path / "argmax.yaml").write_text("seed_everything: 1\n")
+    assert resolve_config("argmax.yaml") == "argmax.yaml"  # a local file wins
+
+
+def test_tasks_command_lists_the_argmax_task(capsys):
+    main(["tasks"])
+    assert "ArgmaxDataModule" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config", SHIPPED)
+def test_every_shipped_config_runs_one_batch(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(
+        [
+            "fit",
+            "--config",
+            config,
+            "--trainer.fast_dev_run=1",
+            "--trainer.enable_progress_bar=false",
+            "--data.init_args.val_sets=16",
+            "--data.init_args.val_sizes=[12]",
+        ]
+    )
+
+
+def test_data_dimensions_are_linked_into_the_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = main(
+        [
+            "fit",
+            "--config",
+            "argmax.yaml",
+            "--data.init_args.features=5",
+            "--data.init_args.target=max",
+            "--trainer.fast_dev_run=1",
+            "--trainer.enable_progress_bar=false",
+            "--data.init_args.val_sizes=[]",
+        ]
+    )
+    assert cli.model.hparams.in_features == 5
+    assert cli.model.hparams.out_order == 0
+    assert cli.model.net.out_order == 0
