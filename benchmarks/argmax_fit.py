@@ -17,10 +17,11 @@ import time
 from datetime import date
 
 import torch
-from _runs import fit, machine, scalars
 
 from symlight.models import DeepSets
 from symlight.tasks import ArgmaxDataModule
+
+from _runs import fit, machine, scalars
 
 
 def plain_pytorch(steps: int) -> tuple[float, float]:

@@ -3,10 +3,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, run_cli
 
 from symlight.cli import main, resolve_config
 from symlight.module import SymmetricModule
+
+from conftest import TINY, run_cli
 
 SHIPPED = sorted(
     str(p.relative_to(Path(str(files("symlight.configs")))))
