@@ -145,8 +145,7 @@ def materialise(term: Term, out_order: int, n: int) -> Tensor:
     """A term at the full output shape ``(B, [n, [n,]] C)``."""
     value = term.value
     if term.diagonal:
-        value = torch.diag_embed(value.expand(-1, n, -1).movedim(1, -1)).movedim(-1, 1)
-        return value
+        return torch.diag_embed(value.expand(-1, n, -1).movedim(1, -1)).movedim(1, -1)
     shape = (value.shape[0],) + (n,) * out_order + (value.shape[-1],)
     return value.expand(shape)
 
