@@ -70,7 +70,7 @@ class EquivarianceCheck(Callback):
         enabled: bool = True,
         every_n_steps: int | None = None,
         num_samples: int = 1,
-        num_sets: int | None = 16,
+        num_sets: int | None = 8,
         on_violation: OnViolation = "warn",
         atol: float | None = None,
         rtol: float | None = None,
