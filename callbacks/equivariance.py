@@ -130,11 +130,12 @@ class EquivarianceCheck(Callback):
         )
         return None
 
-    def _subset(self, batch: Mapping[str, Any]) -> dict[str, Any]:
+    def _subset(self, batch: Mapping[str, Any], symmetry: SetSymmetry) -> dict[str, Any]:
+        """The first ``num_sets`` sets: every tensor whose first dim is the batch is sliced."""
         if self.num_sets is None:
             return dict(batch)
-        mask = batch.get("mask")
-        size = mask.shape[0] if isinstance(mask, Tensor) else None
+        first = batch.get("mask", batch.get(next(iter(symmetry.inputs))))
+        size = first.shape[0] if isinstance(first, Tensor) else None
         return {
             key: value[: self.num_sets]
             if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == size
@@ -162,7 +163,7 @@ class EquivarianceCheck(Callback):
             return
         if self._generator is None:
             self.setup(trainer, pl_module, "validate")
-        subset = self._subset(batch)
+        subset = self._subset(batch, symmetry)
         with trainer.precision_plugin.val_step_context():
             autocast = _autocast_dtype(pl_module.device)
             result = equivariance_error(
