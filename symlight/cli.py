@@ -4,8 +4,9 @@
     python -m symlight fit --config argmax.yaml --ckpt_path last      # resume the latest run
     python -m symlight tasks                                          # list the installed tasks
 
-A bare config name that is not a file in the working directory is looked up among the configs
-shipped with symlight, so the commands work from any folder.
+A config name that is not a file in the working directory is looked up among the configs shipped
+with symlight (``--config argmax.yaml``, ``--model.init_args.net models/pairwise.yaml``), so the
+commands work from any folder.
 """
 
 from __future__ import annotations
@@ -45,13 +46,22 @@ def resolve_config(name: str) -> str:
 
 
 def _resolve_config_args(args: list[str]) -> list[str]:
+    """Resolve ``--config NAME`` and any ``--key NAME.yaml`` value to a shipped config if needed."""
     out = list(args)
     for i, arg in enumerate(out):
-        if arg == "--config" and i + 1 < len(out):
-            out[i + 1] = resolve_config(out[i + 1])
-        elif arg.startswith("--config="):
-            out[i] = "--config=" + resolve_config(arg.split("=", 1)[1])
+        key, sep, value = arg.partition("=")
+        if sep and key.startswith("--") and value.endswith((".yaml", ".yml")):
+            out[i] = f"{key}={_resolve_value(key, value)}"
+        elif i > 0 and out[i - 1].startswith("--") and arg.endswith((".yaml", ".yml")):
+            out[i] = _resolve_value(out[i - 1], arg)
     return out
+
+
+def _resolve_value(key: str, value: str) -> str:
+    if key == "--config":
+        return resolve_config(value)
+    shipped = files("symlight.configs").joinpath(value)
+    return value if Path(value).exists() or not shipped.is_file() else str(shipped)
 
 
 def run_name(config) -> str:

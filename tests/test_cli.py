@@ -13,6 +13,7 @@ SHIPPED = sorted(
     str(p.relative_to(Path(str(files("symlight.configs")))))
     for p in Path(str(files("symlight.configs"))).glob("*.yaml")
 )
+NETWORKS = sorted(p.name for p in Path(str(files("symlight.configs"))).glob("models/*.yaml"))
 
 
 def scalars(run_dir: Path) -> dict[str, list[float]]:
@@ -96,6 +97,26 @@ def test_every_shipped_config_runs_one_batch(config, tmp_path, monkeypatch):
             "--data.init_args.val_sizes=[12]",
         ]
     )
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_every_shipped_network_config_trains_on_argmax(network, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = main(
+        [
+            "fit",
+            "--config",
+            "argmax.yaml",
+            "--model.init_args.net",
+            f"models/{network}",
+            "--trainer.fast_dev_run=1",
+            "--trainer.enable_progress_bar=false",
+            "--data.init_args.val_sets=16",
+            "--data.init_args.val_sizes=[12]",
+        ]
+    )
+    assert cli.trainer.global_step == 1
+    assert cli.model.net.out_order == 1
 
 
 def test_data_dimensions_are_linked_into_the_model(tmp_path, monkeypatch):
