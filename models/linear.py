@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import EquivariantModule, mask_output
+from .base import EquivariantModule
 from .pooling import Pooling, check_pooling, element_mask, masked_pool, pair_mask
 
 __all__ = ["BASES", "TERMS", "EquivariantLinear", "Term", "basis_size", "materialise"]
@@ -55,15 +55,21 @@ def diagonal(x: Tensor) -> Tensor:
 
 def _pair_pools(x: Tensor, mask: Tensor | None, pooling: str) -> dict[str, Tensor]:
     """The pooled quantities of a pair tensor: rows, columns, diagonal, everything."""
-    pairs, elements = pair_mask(mask), element_mask(mask)
     diag = diagonal(x)
-    return {
-        "diag": diag,
-        "rows": masked_pool(x, pairs, 2, pooling),  # (B, n, C): pool over j of x[i, j]
-        "cols": masked_pool(x, pairs, 1, pooling),  # (B, n, C): pool over i of x[i, j]
-        "diag_pool": masked_pool(diag, elements, 1, pooling, keepdim=True),  # (B, 1, C)
-        "all_pool": masked_pool(x, pairs, (1, 2), pooling, keepdim=True).squeeze(2),  # (B, 1, C)
-    }
+    diag_pool = masked_pool(diag, element_mask(mask), 1, pooling, keepdim=True)  # (B, 1, C)
+    if mask is None or pooling == "max":
+        pairs = pair_mask(mask)
+        rows = masked_pool(x, pairs, 2, pooling)  # (B, n, C): pool over j of x[i, j]
+        cols = masked_pool(x, pairs, 1, pooling)  # (B, n, C): pool over i of x[i, j]
+        total = masked_pool(x, pairs, (1, 2), pooling, keepdim=True).squeeze(2)  # (B, 1, C)
+    else:  # zero the padded pairs once; every sum below then ignores them
+        x = x.masked_fill(~pair_mask(mask), 0.0)
+        rows, cols = x.sum(2), x.sum(1)
+        total = rows.sum(1, keepdim=True)
+        if pooling == "mean":
+            count = mask.sum(1).clamp(min=1).to(x.dtype)[:, None, None]  # real elements
+            rows, cols, total = rows / count, cols / count, total / count**2
+    return {"diag": diag, "rows": rows, "cols": cols, "diag_pool": diag_pool, "all_pool": total}
 
 
 # -- the bases, as broadcastable terms ---------------------------------------------------------
@@ -211,38 +217,51 @@ class EquivariantLinear(EquivariantModule):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         n, c = self._size(x, mask), self.in_channels
         weights = self.mix.weight.split(c, dim=1)
-        full: Tensor | None = None
-        diag: Tensor | None = None
+        full: list[Tensor] = []
+        diag: list[Tensor] = []
         for term, w in zip(self._terms(x, mask, self.pooling, n), weights):
             if term.value.dim() == 4 and term.value.shape[1] == term.value.shape[2] == n > 1:
                 y = _linear_pairs(term.value, w)
             else:
                 y = F.linear(term.value, w)
-            if term.diagonal:
-                diag = y if diag is None else diag + y
-            else:
-                full = y if full is None else full + y
+            (diag if term.diagonal else full).append(y)
         if self.bias is not None:  # the image of a constant under the 0 -> out_order basis
             if self.out_order == 2:
-                diag = self.bias[0] if diag is None else diag + self.bias[0]
-            full = self.bias[-1] if full is None else full + self.bias[-1]
+                diag.append(self.bias[0])
+            full.append(self.bias[-1])
         batch = x.shape[0]
         out_shape = (batch,) + (n,) * self.out_order + (self.out_channels,)
-        if full is None:
-            y = x.new_zeros(out_shape)
-        elif full.shape == out_shape:
-            y = full
-        else:
-            y = full.expand(out_shape).contiguous()
-        if diag is not None:  # y is a fresh tensor here: add the diagonal terms in place
-            y.diagonal(dim1=1, dim2=2).add_(diag.expand(batch, n, -1).movedim(1, -1))
-        return mask_output(y, mask, self.out_order)
+        y = _sum_into(full, out_shape) if full else x.new_zeros(out_shape)
+        if diag:  # y is a fresh tensor: add the diagonal terms in place
+            d = sum(diag[1:], diag[0]).expand(batch, n, -1)
+            y.diagonal(dim1=1, dim2=2).add_(d.movedim(1, -1))
+        if mask is not None and self.out_order > 0:
+            keep = mask if self.out_order == 1 else mask[:, :, None] & mask[:, None, :]
+            y.masked_fill_(~keep.view(*keep.shape, 1), 0.0)
+        return y
 
     def extra_repr(self) -> str:
         return (
             f"{self.in_channels}x{int(self.in_order)} -> {self.out_channels}x{int(self.out_order)}, "
             f"pooling={self.pooling} | {self.num_weights()} weights"
         )
+
+
+def _sum_into(terms: list[Tensor], shape: tuple[int, ...]) -> Tensor:
+    """The sum of broadcastable ``terms`` as a fresh tensor of ``shape``.
+
+    The smaller terms are summed first and the full-size ones added in place, so at most one
+    output-sized tensor is allocated besides the terms themselves.
+    """
+    small = [t for t in terms if t.shape != shape]
+    large = [t for t in terms if t.shape == shape]
+    if not large:
+        total = sum(small[1:], small[0])
+        return total.expand(shape).clone() if total.shape != shape else total
+    y = large[0]  # the output of F.linear: fresh, and not needed by its backward
+    for t in large[1:] + small:
+        y.add_(t)
+    return y
 
 
 def _linear_pairs(x: Tensor, weight: Tensor) -> Tensor:
