@@ -1,6 +1,15 @@
 import pytest
-import symlight.models
 import torch
+from torch import nn
+
+import symlight.models
+from symlight.check import (
+    EquivarianceViolation,
+    assert_equivariant,
+    default_tolerance,
+    equivariance_error,
+    locate_violation,
+)
 from symlight.models import (
     Activation,
     DeepSets,
@@ -9,15 +18,6 @@ from symlight.models import (
     EquivariantSequential,
     MLPBaseline,
     mask_output,
-)
-from torch import nn
-
-from symlight.check import (
-    EquivarianceViolation,
-    assert_equivariant,
-    default_tolerance,
-    equivariance_error,
-    locate_violation,
 )
 from symlight.symmetry import SetSymmetry
 

@@ -14,6 +14,7 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
+
 from symlight.models import DeepSets, EquivariantModule, EquivariantSequential, mask_output
 
 HERE = Path(__file__).parent

@@ -4,14 +4,14 @@ from functools import partial
 import lightning as L
 import pytest
 import torch
-from symlight.callbacks import EquivarianceCheck
-from symlight.models import DeepSets, MLPBaseline
-from symlight.tasks import ArgmaxDataModule
 from test_check import PositionBias
 
+from symlight.callbacks import EquivarianceCheck
 from symlight.check import EquivarianceViolation
 from symlight.cli import main
+from symlight.models import DeepSets, MLPBaseline
 from symlight.module import SymmetricModule
+from symlight.tasks import ArgmaxDataModule
 
 # The argmax task's fresh-batch dataset is iterable with a length; Lightning warns about workers.
 pytestmark = pytest.mark.filterwarnings("ignore:Your `IterableDataset` has `__len__`")
