@@ -24,6 +24,8 @@ from symlight.models import (
 )
 from symlight.module import NetworkFactory
 
+from conftest import TINY, run_cli
+
 CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "models").glob("*.yaml"))
 
 
@@ -116,3 +118,12 @@ def test_model_configs_build_through_jsonargparse(config: Path) -> None:
     y = net(x, mask)
     assert y.shape == (3, 12, 1) and torch.isfinite(y).all()
     assert yaml.safe_load(config.read_text())["class_path"].startswith("symlight.models.")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_model_configs_train_on_argmax_through_the_cli(config: Path, tmp_path: Path) -> None:
+    """``python -m symlight fit --config argmax.yaml --model.init_args.net <config>`` runs."""
+    args = ["fit", "--config", "argmax.yaml", "--model.init_args.net", str(config), *TINY]
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
