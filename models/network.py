@@ -28,7 +28,7 @@ from .base import EquivariantModule
 from .linear import EquivariantLinear
 from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
-from .pooling import Pooling
+from .pooling import Pooling, Reduction
 
 __all__ = ["LAYERS", "EquivariantNetwork", "EquivariantSequential", "LayerSpec", "build_layer"]
 
@@ -78,75 +78,108 @@ LayerSpec = dict[str, Any]
 
 
 def _linear(
-    order: int, channels: int, *, to: int, out: int, pooling: Pooling = "mean", bias: bool = True
+    in_order: int,
+    in_channels: int,
+    *,
+    order: int | None = None,
+    channels: int | None = None,
+    pooling: Pooling = "mean",
+    bias: bool = True,
 ) -> EquivariantModule:
-    return EquivariantLinear(order, to, channels, out, pooling, bias)
+    out_order = in_order if order is None else order
+    return EquivariantLinear(
+        in_order, out_order, in_channels, channels or in_channels, pooling, bias
+    )
 
 
-def _activation(order: int, channels: int, *, name: str = "relu") -> EquivariantModule:
-    return Activation(name, order)
+def _activation(in_order: int, in_channels: int, *, name: str = "relu") -> EquivariantModule:
+    return Activation(name, in_order)
 
 
 def _mlp(
-    order: int, channels: int, *, out: int, hidden: int = 64, depth: int = 2, activation="relu"
-) -> EquivariantModule:
-    return MLP(channels, out, hidden, depth, activation, order)
-
-
-def _layer_norm(order: int, channels: int) -> EquivariantModule:
-    return LayerNorm(channels, order)
-
-
-def _dropout(order: int, channels: int, *, p: float = 0.1) -> EquivariantModule:
-    return ChannelDropout(p, order)
-
-
-def _lift(
-    order: int, channels: int, *, out: int, hidden: int = 64, depth: int = 2, activation="relu"
-) -> EquivariantModule:
-    return PairwiseLift(channels, out, hidden, depth, activation)
-
-
-def _reduce(order: int, channels: int, *, reduce: str = "max") -> EquivariantModule:
-    return PairwiseReduce(reduce)  # type: ignore[arg-type]
-
-
-def _compare(
-    order: int,
-    channels: int,
+    in_order: int,
+    in_channels: int,
     *,
-    out: int,
+    channels: int | None = None,
     hidden: int = 64,
     depth: int = 2,
     activation: str = "relu",
-    reduce: str = "max",
+) -> EquivariantModule:
+    return MLP(in_channels, channels or in_channels, hidden, depth, activation, in_order)
+
+
+def _layer_norm(in_order: int, in_channels: int) -> EquivariantModule:
+    return LayerNorm(in_channels, in_order)
+
+
+def _dropout(in_order: int, in_channels: int, *, p: float = 0.1) -> EquivariantModule:
+    return ChannelDropout(p, in_order)
+
+
+def _lift(
+    in_order: int,
+    in_channels: int,
+    *,
+    channels: int | None = None,
+    hidden: int = 64,
+    depth: int = 2,
+    activation: str = "relu",
+) -> EquivariantModule:
+    return PairwiseLift(in_channels, channels or in_channels, hidden, depth, activation)
+
+
+def _reduce(in_order: int, in_channels: int, *, reduce: Reduction = "max") -> EquivariantModule:
+    return PairwiseReduce(reduce)
+
+
+def _compare(
+    in_order: int,
+    in_channels: int,
+    *,
+    channels: int | None = None,
+    hidden: int = 64,
+    depth: int = 2,
+    activation: str = "relu",
+    reduce: Reduction = "max",
     chunk_size: int | None = None,
 ) -> EquivariantModule:
-    return PairwiseComparison(channels, out, hidden, depth, activation, reduce, chunk_size)  # type: ignore[arg-type]
+    out = channels or in_channels
+    return PairwiseComparison(in_channels, out, hidden, depth, activation, reduce, chunk_size)
 
 
 def _sab(
-    order: int, channels: int, *, out: int, heads: int = 4, layer_norm: bool = True
+    in_order: int,
+    in_channels: int,
+    *,
+    channels: int | None = None,
+    heads: int = 4,
+    layer_norm: bool = True,
 ) -> EquivariantModule:
-    return SAB(channels, out, heads, layer_norm)
+    return SAB(in_channels, channels or in_channels, heads, layer_norm)
 
 
 def _isab(
-    order: int,
-    channels: int,
+    in_order: int,
+    in_channels: int,
     *,
-    out: int,
+    channels: int | None = None,
     heads: int = 4,
     inducing: int = 16,
     layer_norm: bool = True,
 ) -> EquivariantModule:
-    return ISAB(channels, out, heads, inducing, layer_norm)
+    return ISAB(in_channels, channels or in_channels, heads, inducing, layer_norm)
 
 
 def _pma(
-    order: int, channels: int, *, out: int, heads: int = 4, seeds: int = 1, layer_norm: bool = True
+    in_order: int,
+    in_channels: int,
+    *,
+    channels: int | None = None,
+    heads: int = 4,
+    seeds: int = 1,
+    layer_norm: bool = True,
 ) -> EquivariantModule:
-    return PMA(channels, out, heads, seeds, layer_norm)
+    return PMA(in_channels, channels or in_channels, heads, seeds, layer_norm)
 
 
 LAYERS: dict[str, Callable[..., EquivariantModule]] = {
@@ -162,34 +195,26 @@ LAYERS: dict[str, Callable[..., EquivariantModule]] = {
     "isab": _isab,
     "pma": _pma,
 }
-"""Layer names usable in a spec; each builder takes ``(order, channels, **options)``."""
-
-
-def _options(builder: Callable[..., EquivariantModule]) -> list[str]:
-    names = [p for p in inspect.signature(builder).parameters if p not in ("order", "channels")]
-    return ["channels" if p == "out" else "order" if p == "to" else p for p in names]
+"""Layer names usable in a spec. Each builder takes the order and channels of its input, then the
+spec's options: ``channels`` (output channels, default: the input's), ``order`` (``linear`` only:
+output order, default: the input's) and the options of the layer class."""
 
 
 def build_layer(spec: LayerSpec, order: int, channels: int) -> EquivariantModule:
     """Build one layer from its spec, given the order and channels of its input."""
-    spec = dict(spec)
-    name = spec.pop("layer", None)
+    options = dict(spec)
+    name = options.pop("layer", None)
     if name not in LAYERS:
         raise ValueError(f"unknown layer {name!r}; available: {', '.join(LAYERS)}")
     builder = LAYERS[name]
-    allowed = _options(builder)
-    unknown = sorted(set(spec) - set(allowed))
+    allowed = list(inspect.signature(builder).parameters)[2:]
+    unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
             f"layer {name!r} has no option {', '.join(map(repr, unknown))}; "
             f"options: {', '.join(allowed) or 'none'}"
         )
-    kwargs = dict(spec)
-    if "out" in inspect.signature(builder).parameters:
-        kwargs["out"] = kwargs.pop("channels", channels)
-    if "to" in inspect.signature(builder).parameters:
-        kwargs["to"] = kwargs.pop("order", order)
-    return builder(order, channels, **kwargs)
+    return builder(order, channels, **options)
 
 
 DEFAULT_LAYERS: list[LayerSpec] = [
