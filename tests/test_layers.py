@@ -227,3 +227,26 @@ def test_fully_padded_rows_give_zero_attention() -> None:
 def test_repr_shows_orders_and_weights() -> None:
     assert "3x2 -> 4x1, pooling=mean | 64 weights" in repr(EquivariantLinear(2, 1, 3, 4))
     assert "1x1 -> 8x2" in repr(PairwiseLift(1, 8))
+
+
+def saved_bytes(layer, x: torch.Tensor, mask: torch.Tensor) -> int:
+    """Bytes of the distinct storages autograd keeps for the backward pass."""
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        layer(x, mask)
+    return sum(storages.values())
+
+
+@pytest.mark.parametrize("pooling", ["sum", "mean", "max"])
+def test_pairs_to_pairs_memory_is_linear_in_pairs(pooling: str) -> None:
+    """The 2 -> 2 layer keeps a few pair-sized tensors for backward, never n^4 of anything."""
+    layer = EquivariantLinear(2, 2, 4, 4, pooling)
+    for n in (16, 64):
+        x = torch.randn(2, n, n, 4, requires_grad=True)
+        ratio = saved_bytes(layer, x, torch.ones(2, n, dtype=torch.bool)) / (x.numel() * 4)
+        assert ratio < 6, f"n={n}: autograd keeps {ratio:.1f} input-sized tensors"
