@@ -9,9 +9,10 @@ Fits run in-process through ``symlight.cli.main`` in a scratch folder; the time 
 whole ``fit`` command (data, training, every validation run, checkpoints). Prints each pair and
 the median ratio on/off.
 
-On a shared or busy machine end-to-end times are noisy, so the "on" fits also time the callback's
-own hooks: ``fit / (fit - hooks)`` is a second estimate of the ratio that does not depend on what
-else the machine was doing between the two fits of a pair.
+On a shared or busy machine wall-clock times are noisy, so two more estimates are printed: the
+ratio of the CPU time of this process (less sensitive to other jobs, best with ``--threads 1``),
+and ``fit / (fit - hooks)`` from the wall time spent in the callback's own hooks during the "on"
+fit, which does not depend on what the machine did between the two fits of a pair.
 """
 
 from __future__ import annotations
@@ -56,29 +57,37 @@ class _HookTimer:
             setattr(EquivarianceCheck, name, timed)
 
 
-def fit_seconds(config: str, enabled: bool, extra: list[str], timer: _HookTimer) -> float:
+def fit_seconds(
+    config: str, enabled: bool, extra: list[str], timer: _HookTimer
+) -> tuple[float, float]:
+    """Wall-clock and CPU seconds (this process) of one ``fit``."""
     args = ["fit", "--config", config, f"--equivariance.enabled={str(enabled).lower()}"]
     timer.seconds = 0.0
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     main(args + QUIET + extra)
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def run(config: str, repeats: int, extra: list[str]) -> list[tuple[float, float, float]]:
+def run(config: str, repeats: int, extra: list[str]) -> list[dict[str, float]]:
     timer = _HookTimer()
     rows = []
     for i in range(repeats):
         order = (True, False) if i % 2 == 0 else (False, True)
-        seconds, hooks = {}, 0.0
+        row = {}
         for enabled in order:
-            seconds[enabled] = fit_seconds(config, enabled, extra, timer)
+            arm = "on" if enabled else "off"
+            row[arm], row[f"{arm}_cpu"] = fit_seconds(config, enabled, extra, timer)
             if enabled:
-                hooks = timer.seconds
-        on, off = seconds[True], seconds[False]
-        rows.append((on, off, hooks))
+                row["hooks"] = timer.seconds
+        row["ratio"] = row["on"] / row["off"]
+        row["cpu_ratio"] = row["on_cpu"] / row["off_cpu"]
+        row["hook_ratio"] = row["on"] / (row["on"] - row["hooks"])
+        rows.append(row)
         print(
-            f"repeat {i + 1}: on {on:7.2f} s  off {off:7.2f} s  ratio {on / off:.3f}  "
-            f"(hooks {hooks:.2f} s of the on fit: ratio {on / (on - hooks):.3f})",
+            f"repeat {i + 1}: wall on {row['on']:7.2f} s off {row['off']:7.2f} s "
+            f"ratio {row['ratio']:.3f} | CPU on {row['on_cpu']:7.2f} s off {row['off_cpu']:7.2f} s "
+            f"ratio {row['cpu_ratio']:.3f} | hooks {row['hooks']:.2f} s: ratio "
+            f"{row['hook_ratio']:.3f}",
             flush=True,
         )
     return rows
@@ -107,13 +116,14 @@ if __name__ == "__main__":
         f"CUDA {'available' if torch.cuda.is_available() else 'absent'}"
     )
     rows = run(args.config, args.repeats, args.extra)
-    ratios = [on / off for on, off, _ in rows]
-    hook_ratios = [on / (on - hooks) for on, _, hooks in rows]
-    print(
-        f"median on {statistics.median(r[0] for r in rows):.2f} s, "
-        f"off {statistics.median(r[1] for r in rows):.2f} s, "
-        f"median ratio {statistics.median(ratios):.3f} "
-        f"(min {min(ratios):.3f}, max {max(ratios):.3f}); "
-        f"from hook time: median {statistics.median(hook_ratios):.3f} "
-        f"(max {max(hook_ratios):.3f})"
-    )
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rows)
+
+    def spread(key: str) -> str:
+        return f"min {min(r[key] for r in rows):.3f}, max {max(r[key] for r in rows):.3f}"
+
+    print(f"median wall on {median('on'):.2f} s, off {median('off'):.2f} s")
+    print(f"median wall-clock ratio {median('ratio'):.3f} ({spread('ratio')})")
+    print(f"median CPU-time ratio   {median('cpu_ratio'):.3f} ({spread('cpu_ratio')})")
+    print(f"median hook-time ratio  {median('hook_ratio'):.3f} ({spread('hook_ratio')})")
