@@ -179,8 +179,8 @@ class EquivariantLinear(EquivariantModule):
 
     The most general such map: every basis map of the order pair, each with its own
     ``in_channels x out_channels`` weights, plus a bias that is itself equivariant (the image of
-    a constant under the ``0 -> out_order`` basis: one bias for sets, a diagonal and an
-    off-diagonal-and-diagonal bias for pairs). Shapes: ``(B, [n, [n,]] in_channels) ->
+    a constant under the ``0 -> out_order`` basis: one bias for sets; for pairs, one on the
+    diagonal and one on every pair). Shapes: ``(B, [n, [n,]] in_channels) ->
     (B, [n, [n,]] out_channels)`` with as many ``n`` as the order. ``pooling`` is ``sum``,
     ``mean`` (normalised by the number of real elements or pairs) or ``max``.
     """
