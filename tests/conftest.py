@@ -33,3 +33,11 @@ TINY = [
     "--data.init_args.val_sets=64",
     "--data.init_args.val_sizes=[20]",
 ]
+
+
+def scalars(run_dir: Path) -> dict[str, list[float]]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run_dir))
+    events.Reload()
+    return {tag: [s.value for s in events.Scalars(tag)] for tag in events.Tags()["scalars"]}

@@ -8,21 +8,13 @@ import torch
 from symlight.cli import main, resolve_config
 from symlight.module import SymmetricModule
 
-from conftest import TINY, run_cli
+from conftest import TINY, run_cli, scalars
 
 SHIPPED = sorted(
     str(p.relative_to(Path(str(files("symlight.configs")))))
     for p in Path(str(files("symlight.configs"))).glob("*.yaml")
 )
 NETWORKS = sorted(p.name for p in Path(str(files("symlight.configs"))).glob("models/*.yaml"))
-
-
-def scalars(run_dir: Path) -> dict[str, list[float]]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run_dir))
-    events.Reload()
-    return {tag: [s.value for s in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
 
 
 @pytest.mark.timeout(300)
