@@ -139,7 +139,8 @@ class PMA(_Attention):
     """Pooling by multihead attention, invariant to S_n: ``f(P·x) = f(x)``.
 
     ``seeds`` learned queries attend to the real elements of the set; their outputs are
-    concatenated. x: ``(B, n, in_channels) -> (B, seeds · out_channels)``.
+    concatenated. A fully padded set pools to zeros, as every masked pooling does.
+    x: ``(B, n, in_channels) -> (B, seeds · out_channels)``.
     """
 
     def __init__(
@@ -158,4 +159,5 @@ class PMA(_Attention):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         x = mask_output(x, mask, 1)
         seeds = self.seeds.expand(x.shape[0], -1, -1)
-        return self.pool(seeds, x, mask).flatten(1)
+        pooled = self.pool(seeds, x, mask).flatten(1)
+        return pooled if mask is None else pooled * mask.any(1, keepdim=True)

@@ -224,6 +224,15 @@ def test_fully_padded_rows_give_zero_attention() -> None:
     torch.testing.assert_close(out[1], att.out.bias.expand(3, -1))
 
 
+def test_pooling_by_attention_of_an_empty_set_is_zero() -> None:
+    pma = PMA(4, 3, heads=1, seeds=2).double()
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    mask = torch.tensor([[True, False, True], [False, False, False]])
+    out = pma(x, mask)
+    assert (out[1] == 0).all()
+    assert (out[0] != 0).any()
+
+
 def test_repr_shows_orders_and_weights() -> None:
     assert "3x2 -> 4x1, pooling=mean | 64 weights" in repr(EquivariantLinear(2, 1, 3, 4))
     assert "1x1 -> 8x2" in repr(PairwiseLift(1, 8))
