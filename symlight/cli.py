@@ -111,6 +111,8 @@ class SymlightCLI(LightningCLI):
                 )
             config.ckpt_path = str(run / "checkpoints" / "last.ckpt")
             version = int(run.name.split("_")[1])
+            # Resuming writes into the run's own, non-empty checkpoint folder on purpose.
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
         if config.trainer.logger in (None, True):
             config.trainer.logger = {
                 "class_path": "lightning.pytorch.loggers.TensorBoardLogger",

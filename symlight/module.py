@@ -148,6 +148,20 @@ class SymmetricModule(L.LightningModule):
         return self(batch)
 
     # -- optimisation -----------------------------------------------------------------------
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        if self.hparams.schedule != "onecycle" or self._trainer is None:
+            return
+        if self.trainer.state.fn != "fit" or not checkpoint.get("lr_schedulers"):
+            return
+        planned = checkpoint["lr_schedulers"][0].get("total_steps")
+        steps = int(self.trainer.estimated_stepping_batches)
+        if planned is not None and planned != steps:
+            raise ValueError(
+                f"the checkpoint's one-cycle schedule spans {planned} steps but this run has {steps}: "
+                "resume with the interrupted run's max_epochs/max_steps, or continue training "
+                "with --model.init_args.schedule constant (or cosine)"
+            )
+
     def configure_optimizers(self):
         hp = self.hparams
         optimizer = torch.optim.AdamW(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)

@@ -18,7 +18,7 @@ NETWORKS = sorted(p.name for p in Path(str(files("symlight.configs"))).glob("mod
 
 
 @pytest.mark.timeout(300)
-def test_fit_logs_checkpoints_and_resumes(tmp_path):
+def test_fit_logs_checkpoints_and_resumes(tmp_path, monkeypatch):
     first = run_cli(["fit", "--config", "argmax.yaml", *TINY], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "lightning_logs" / "argmax" / "version_0"
@@ -28,6 +28,12 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path):
     for tag in ("train/loss", "val/loss", "val/acc", "val/acc@n=20"):
         assert tag in logged, sorted(logged)
     assert all(0.0 <= v <= 1.0 for v in logged["val/acc@n=20"])
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="one-cycle schedule spans 5 steps but this run has 15"):
+        main(
+            ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=3", "--ckpt_path=last"]
+        )
 
     resumed = run_cli(
         [
