@@ -267,7 +267,7 @@ class EquivariantNetwork(EquivariantSequential):
                 EquivariantLinear(order, out_order, channels, out_channels, head_pooling)
             )
         super().__init__(modules)
-        if int(self.out_order) != out_order or channels != out_channels and not head:
+        if int(self.out_order) != out_order or (channels != out_channels and not head):
             raise ValueError(
                 f"the last layer ({type(modules[-1]).__name__}) returns {channels} channels of "
                 f"order {int(self.out_order)}; the network must return {out_channels} channels "

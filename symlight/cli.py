@@ -45,6 +45,9 @@ def resolve_config(name: str) -> str:
     )
 
 
+CONFIG_FLAGS = ("--config", "-c")
+
+
 def _resolve_config_args(args: list[str]) -> list[str]:
     """Resolve ``--config NAME`` and any ``--key NAME.yaml`` value to a shipped config if needed."""
     out = list(args)
@@ -52,16 +55,48 @@ def _resolve_config_args(args: list[str]) -> list[str]:
         key, sep, value = arg.partition("=")
         if sep and key.startswith("--") and value.endswith((".yaml", ".yml")):
             out[i] = f"{key}={_resolve_value(key, value)}"
-        elif i > 0 and out[i - 1].startswith("--") and arg.endswith((".yaml", ".yml")):
+        elif i > 0 and out[i - 1].startswith("-") and arg.endswith((".yaml", ".yml")):
             out[i] = _resolve_value(out[i - 1], arg)
     return out
 
 
 def _resolve_value(key: str, value: str) -> str:
-    if key == "--config":
+    if key in CONFIG_FLAGS:
         return resolve_config(value)
     shipped = files("symlight.configs").joinpath(value)
     return value if Path(value).exists() or not shipped.is_file() else str(shipped)
+
+
+def _first_config(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg in CONFIG_FLAGS and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def _resolve_last_checkpoint(args: list[str]) -> list[str]:
+    """Replace ``--ckpt_path last`` by the newest ``last.ckpt`` of the config's runs.
+
+    Done before parsing, so that LightningCLI rebuilds the network saved in that checkpoint.
+    """
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg != "--ckpt_path=last" and not (arg == "last" and i and out[i - 1] == "--ckpt_path"):
+            continue
+        config = _first_config(out)
+        if config is None:
+            raise SystemExit("--ckpt_path last needs --config (runs are filed by config name)")
+        name = Path(config).stem
+        run = _latest_run(Path(LOG_ROOT) / name)
+        if run is None:
+            raise SystemExit(
+                f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{name}/version_*/checkpoints"
+            )
+        path = str(run / "checkpoints" / "last.ckpt")
+        out[i] = f"--ckpt_path={path}" if arg.startswith("--") else path
+    return out
 
 
 def run_name(config) -> str:
@@ -78,8 +113,8 @@ def _latest_run(task_dir: Path) -> Path | None:
 
 class SymlightCLI(LightningCLI):
     """LightningCLI with symlight's defaults: TensorBoard per config, last and best checkpoints,
-    the data's dimensions linked into the model, and ``--ckpt_path last`` resuming the latest run
-    of the task in its own log folder.
+    the data's dimensions linked into the model, and ``fit`` from a run's own checkpoint (or
+    ``--ckpt_path last``) resuming in that run's log folder; other subcommands log to a new one.
     """
 
     def add_arguments_to_parser(self, parser) -> None:
@@ -103,14 +138,9 @@ class SymlightCLI(LightningCLI):
         config = self.config[self.subcommand] if self.subcommand else self.config
         task = run_name(config)
         version = None
-        if config.get("ckpt_path") == "last":
-            run = _latest_run(Path(LOG_ROOT) / task)
-            if run is None:
-                raise SystemExit(
-                    f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{task}/version_*/checkpoints"
-                )
-            config.ckpt_path = str(run / "checkpoints" / "last.ckpt")
-            version = int(run.name.split("_")[1])
+        if self.subcommand == "fit" and config.get("ckpt_path"):
+            version = _version_of(Path(str(config.ckpt_path)), Path(LOG_ROOT) / task)
+        if version is not None:
             # Resuming writes into the run's own, non-empty checkpoint folder on purpose.
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
         if config.trainer.logger in (None, True):
@@ -118,6 +148,16 @@ class SymlightCLI(LightningCLI):
                 "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                 "init_args": {"save_dir": LOG_ROOT, "name": task, "version": version},
             }
+
+
+def _version_of(ckpt: Path, task_dir: Path) -> int | None:
+    """N when ``ckpt`` is one of ``task_dir/version_N/checkpoints``: fit then resumes in place."""
+    run = ckpt.parent.parent
+    if ckpt.parent.name != "checkpoints" or not run.name.removeprefix("version_").isdigit():
+        return None
+    if run.parent.resolve() != task_dir.resolve():
+        return None
+    return int(run.name.split("_")[1])
 
 
 EXTRA_COMMANDS = ("tasks",)
@@ -136,7 +176,7 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         _list_tasks()
         return None
     discover_tasks()
-    argv = _resolve_config_args(argv)
+    argv = _resolve_last_checkpoint(_resolve_config_args(argv))
     if args is None:
         # Rewrite in place: DDP re-launches each extra rank with this same command line.
         sys.argv[1:] = argv

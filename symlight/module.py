@@ -158,8 +158,7 @@ class SymmetricModule(L.LightningModule):
         if planned is not None and planned != steps:
             raise ValueError(
                 f"the checkpoint's one-cycle schedule spans {planned} steps but this run has {steps}: "
-                "resume with the interrupted run's max_epochs/max_steps, or continue training "
-                "with --model.init_args.schedule constant (or cosine)"
+                "a one-cycle run resumes with its own max_epochs/max_steps and cannot be extended"
             )
 
     def configure_optimizers(self):

@@ -17,10 +17,12 @@ the top k when fewer than k elements are strictly larger, so ties at the boundar
 one element has argmax 0, rank 0, and is its own maximum. Sets are padded to the largest in the batch
 and the ``(B, n)`` mask marks the real elements.
 
-Training batches are drawn fresh from a generator seeded by ``seed``, the process rank and the epoch
-(so runs are reproducible and resume where they stopped); validation and test sets are fixed. Extra
-validation sets at larger n (``val_sizes``) measure generalisation to set sizes never seen in training,
-logged as ``val/acc@n=100`` etc.
+Training batches are drawn fresh from a generator seeded by ``seed``, the process rank and the epoch,
+so runs are reproducible; the epoch counter is saved in checkpoints, so a run resumed from an
+end-of-epoch checkpoint (``last.ckpt``) draws the batches it would have drawn. A mid-epoch checkpoint
+resumes with the next epoch's fresh batches. Validation and test sets are fixed. Extra validation
+sets at larger n (``val_sizes``) measure generalisation to set sizes never seen in training, logged
+as ``val/acc@n=100`` etc.
 """
 
 from __future__ import annotations
@@ -160,9 +162,9 @@ class ArgmaxDataModule(SetTask):
             raise ValueError(f"target must be one of {', '.join(_OUTPUT_ORDER)}; got {target!r}")
         if not 1 <= n_min <= n_max:
             raise ValueError(f"need 1 <= n_min <= n_max, got n_min={n_min}, n_max={n_max}")
-        if any(size < 1 for size in val_sizes):
-            raise ValueError(f"val_sizes must be positive, got {list(val_sizes)}")
-        if values == "uniform" and not low < high or values == "integers" and not low <= high:
+        if any(size < 1 for size in val_sizes) or len(set(val_sizes)) < len(val_sizes):
+            raise ValueError(f"val_sizes must be distinct positive sizes, got {list(val_sizes)}")
+        if (values == "uniform" and not low < high) or (values == "integers" and not low <= high):
             raise ValueError(f"need low < high for {values} values, got low={low}, high={high}")
         for name, value in (
             ("features", features),

@@ -104,3 +104,5 @@ def test_bad_arguments_are_clear():
         ArgmaxDataModule(n_min=5, n_max=3)
     with pytest.raises(ValueError, match="val_sizes"):
         ArgmaxDataModule(val_sizes=[0])
+    with pytest.raises(ValueError, match="distinct"):
+        ArgmaxDataModule(val_sizes=[20, 20])

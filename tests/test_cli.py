@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from symlight.cli import main, resolve_config
+from symlight.cli import _resolve_config_args, main, resolve_config
 from symlight.module import SymmetricModule
 
 from conftest import TINY, run_cli, scalars
@@ -19,44 +19,56 @@ NETWORKS = sorted(p.name for p in Path(str(files("symlight.configs"))).glob("mod
 
 @pytest.mark.timeout(300)
 def test_fit_logs_checkpoints_and_resumes(tmp_path, monkeypatch):
-    first = run_cli(["fit", "--config", "argmax.yaml", *TINY], cwd=tmp_path)
+    pairwise = [
+        "--model.init_args.net",
+        "models/pairwise.yaml",
+        "--model.init_args.schedule=constant",
+    ]
+    first = run_cli(["fit", "--config", "argmax.yaml", *TINY, *pairwise], cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
-    run = tmp_path / "lightning_logs" / "argmax" / "version_0"
+    logs = tmp_path / "lightning_logs" / "argmax"
+    run = logs / "version_0"
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert (run / "checkpoints" / "best.ckpt").is_file()
     logged = scalars(run)
-    for tag in ("train/loss", "val/loss", "val/acc", "val/acc@n=20"):
+    for tag in ("train/loss", "val/loss", "val/acc", "val/acc@n=20", "equivariance/max_abs_error"):
         assert tag in logged, sorted(logged)
     assert all(0.0 <= v <= 1.0 for v in logged["val/acc@n=20"])
+    trained_config = (run / "config.yaml").read_text()
 
+    # Evaluating the last checkpoint rebuilds its network (not the config's DeepSets) and logs
+    # to a new folder, leaving the training run's record alone.
     monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValueError, match="one-cycle schedule spans 5 steps but this run has 15"):
-        main(
-            ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=3", "--ckpt_path=last"]
-        )
+    cli = main(["validate", "--config", "argmax.yaml", *TINY, "--ckpt_path", "last"])
+    assert type(cli.model.net).__name__ == "PairwiseNet"
+    assert (logs / "version_1").is_dir()
+    assert (run / "config.yaml").read_text() == trained_config
 
     resumed = run_cli(
-        [
-            "fit",
-            "--config",
-            "argmax.yaml",
-            *TINY,
-            "--trainer.max_epochs=2",
-            "--ckpt_path=last",
-            "--model.init_args.schedule=constant",
-        ],
+        ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=2", "--ckpt_path=last"],
         cwd=tmp_path,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "Restoring states from the checkpoint" in resumed.stderr + resumed.stdout
-    assert not (tmp_path / "lightning_logs" / "argmax" / "version_1").exists()
+    assert not (logs / "version_2").exists()
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["epoch"] == 1 and ckpt["global_step"] == 10
-    assert ckpt["datamodule_hyper_parameters"] is not None or "ArgmaxDataModule" in str(ckpt.keys())
+    assert ckpt["ArgmaxDataModule"] == {"train_epoch": 2}
 
     model = SymmetricModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt")
-    assert type(model.net).__name__ == "DeepSets"
+    assert type(model.net).__name__ == "PairwiseNet"
     assert model.hparams.out_order == 1
+
+
+def test_a_one_cycle_run_cannot_be_resumed_longer(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", "argmax.yaml", *TINY])
+    with pytest.raises(ValueError, match="one-cycle schedule spans 5 steps but this run has 15"):
+        main(
+            ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=3", "--ckpt_path=last"]
+        )
+    with pytest.raises(SystemExit, match="no checkpoint under lightning_logs/max_regression"):
+        main(["fit", "--config", "max_regression.yaml", "--ckpt_path", "last"])
 
 
 @pytest.mark.timeout(120)
@@ -73,6 +85,9 @@ def test_wrong_config_key_fails_with_a_clear_message(tmp_path, monkeypatch):
 def test_bare_config_names_resolve_to_shipped_configs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert Path(resolve_config("argmax.yaml")).is_file()
+    for form in (["-c", "argmax.yaml"], ["--config", "argmax.yaml"], ["--config=argmax.yaml"]):
+        resolved = _resolve_config_args(["fit", *form])
+        assert Path(resolved[-1].removeprefix("--config=")).is_file(), form
     (tmp_path / "argmax.yaml").write_text("seed_everything: 1\n")
     assert resolve_config("argmax.yaml") == "argmax.yaml"  # a local file wins
 
