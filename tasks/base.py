@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 
 import lightning as L
@@ -13,7 +14,7 @@ from symlight.symmetry import SetSymmetry
 __all__ = ["SetTask", "batch_loader"]
 
 
-class SetTask(L.LightningDataModule):
+class SetTask(L.LightningDataModule, ABC):
     """A task on sets: a LightningDataModule that also declares its symmetry, loss and metrics.
 
     Batches are dicts of tensors with the set on dim 1: ``x`` (the network input), ``mask``
@@ -47,11 +48,13 @@ class SetTask(L.LightningDataModule):
         """Short name used for log folders: the class name without ``DataModule``."""
         return type(self).__name__.removesuffix("DataModule").lower()
 
+    @abstractmethod
     def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
-        raise NotImplementedError(f"{type(self).__name__} must define loss(output, batch)")
+        """The training objective for the network's ``output`` on ``batch``."""
 
+    @abstractmethod
     def evaluate(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        raise NotImplementedError(f"{type(self).__name__} must define evaluate(output, batch)")
+        """One value per set for each name in ``metric_names``."""
 
 
 def batch_loader(batches: Sequence[Mapping[str, Tensor]]) -> DataLoader:

@@ -106,3 +106,14 @@ def test_bad_arguments_are_clear():
         ArgmaxDataModule(val_sizes=[0])
     with pytest.raises(ValueError, match="distinct"):
         ArgmaxDataModule(val_sizes=[20, 20])
+
+
+def test_a_task_must_define_its_loss_and_metrics():
+    from symlight.tasks import SetTask
+
+    class Incomplete(SetTask):
+        def loss(self, output, batch):
+            return output.sum()
+
+    with pytest.raises(TypeError, match="evaluate"):
+        Incomplete()
