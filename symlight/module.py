@@ -149,6 +149,14 @@ class SymmetricModule(L.LightningModule):
 
     # -- optimisation -----------------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        saved = checkpoint.get("hyper_parameters", {})
+        for key in ("in_features", "out_features", "out_order"):
+            if key in saved and saved[key] != self.hparams[key]:
+                raise ValueError(
+                    f"the checkpoint was trained with {key}={saved[key]} but this run's data gives "
+                    f"{key}={self.hparams[key]}: use the data arguments of the training run "
+                    "(its config.yaml beside the checkpoints)"
+                )
         if self.hparams.schedule != "onecycle" or self._trainer is None:
             return
         if self.trainer.state.fn != "fit" or not checkpoint.get("lr_schedulers"):

@@ -60,12 +60,24 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path, monkeypatch):
     assert model.hparams.out_order == 1
 
 
-def test_a_one_cycle_run_cannot_be_resumed_longer(tmp_path, monkeypatch):
+def test_resuming_with_another_length_or_other_data_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(["fit", "--config", "argmax.yaml", *TINY])
     with pytest.raises(ValueError, match="one-cycle schedule spans 5 steps but this run has 15"):
         main(
             ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=3", "--ckpt_path=last"]
+        )
+    with pytest.raises(ValueError, match="trained with in_features=1 but this run's data gives"):
+        main(
+            [
+                "validate",
+                "--config",
+                "argmax.yaml",
+                *TINY,
+                "--data.init_args.features=3",
+                "--ckpt_path",
+                "last",
+            ]
         )
     with pytest.raises(SystemExit, match="no checkpoint under lightning_logs/max_regression"):
         main(["fit", "--config", "max_regression.yaml", "--ckpt_path", "last"])
