@@ -33,13 +33,10 @@ def resolve_config(name: str) -> str:
     """A config path as given if it exists, else the shipped config of that name."""
     if Path(name).exists():
         return name
-    shipped = files("symlight.configs").joinpath(name)
-    if shipped.is_file():
-        return str(shipped)
-    available = sorted(
-        str(p.relative_to(Path(str(files("symlight.configs")))))
-        for p in Path(str(files("symlight.configs"))).rglob("*.yaml")
-    )
+    shipped = Path(str(files("symlight.configs")))
+    if (shipped / name).is_file():
+        return str(shipped / name)
+    available = sorted(str(p.relative_to(shipped)) for p in shipped.rglob("*.yaml"))
     raise SystemExit(
         f"config {name!r} is neither a file nor a shipped config; shipped: {', '.join(available)}"
     )
@@ -158,9 +155,6 @@ def _version_of(ckpt: Path, task_dir: Path) -> int | None:
     if run.parent.resolve() != task_dir.resolve():
         return None
     return int(run.name.split("_")[1])
-
-
-EXTRA_COMMANDS = ("tasks",)
 
 
 def _list_tasks() -> None:
