@@ -1,0 +1,79 @@
+"""``load_policy``: a trained bandit policy as a plain function of one observation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .training import CHECKPOINT_KEY, BanditPolicyGradient, PolicyFunction
+
+__all__ = ["load_checkpoint_module", "load_policy"]
+
+
+def load_checkpoint_module(
+    checkpoint_path: str | Path, device: str | torch.device = "cpu"
+) -> tuple[BanditPolicyGradient, tuple[float, float]]:
+    """The :class:`BanditPolicyGradient` of a checkpoint (in eval mode) and its Beta prior.
+
+    Raises a ValueError naming the checkpoint when it is not a bandit policy.
+    """
+    path = Path(checkpoint_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if CHECKPOINT_KEY not in checkpoint:
+        raise ValueError(
+            f"{str(path)!r} is not a bandit policy checkpoint (it was not saved by "
+            f"BanditPolicyGradient{_saved_by(checkpoint)}); train one with "
+            "`python -m symlight fit --config bandit.yaml`"
+        )
+    module = BanditPolicyGradient.load_from_checkpoint(path, map_location=device)
+    module.eval()
+    prior = tuple(float(v) for v in checkpoint[CHECKPOINT_KEY].get("prior", (1.0, 1.0)))
+    return module, prior
+
+
+def load_policy(
+    checkpoint_path: str | Path, greedy: bool = True, device: str | torch.device = "cpu"
+) -> Callable[[Mapping[str, Any]], int]:
+    """Load a :class:`BanditPolicyGradient` checkpoint as ``policy(obs) -> action``.
+
+    ``obs`` is one observation of ``symlight/BernoulliBandit-v0`` (``pulls`` and ``successes``
+    of shape ``(k,)``, ``steps_left`` a scalar; NumPy arrays or tensors), at any number of arms
+    and any horizon; the action is an ``int`` in ``0..k-1``:
+
+        policy = load_policy("lightning_logs/bandit/version_0/checkpoints/last.ckpt")
+        env = gymnasium.make("symlight/BernoulliBandit-v0", k=20, horizon=300)
+        obs, info = env.reset(seed=0)
+        while True:
+            obs, reward, terminated, truncated, info = env.step(policy(obs))
+            if terminated or truncated:
+                break
+
+    ``greedy`` plays the arm with the largest logit; otherwise arms are sampled from the policy.
+    Raises a ValueError for a checkpoint that is not a bandit policy.
+    """
+    module, prior = load_checkpoint_module(checkpoint_path, device)
+    batched = PolicyFunction(module.net, prior, greedy)
+    generator = torch.Generator(device=device).manual_seed(0)
+
+    def policy(obs: Mapping[str, Any]) -> int:
+        single = {
+            key: torch.as_tensor(obs[key], device=device).unsqueeze(0)
+            for key in ("pulls", "successes", "steps_left")
+        }
+        return int(batched(single, generator)[0])
+
+    return policy
+
+
+def _saved_by(checkpoint: Mapping[str, Any]) -> str:
+    hparams = checkpoint.get("hyper_parameters", {})
+    data = checkpoint.get("datamodule_hyper_parameters") or {}
+    name = hparams.get("_class_path") or data.get("_class_path")
+    if name:
+        return f"; it holds a {str(name).rsplit('.', 1)[-1]}"
+    return ""
