@@ -1,0 +1,204 @@
+"""The learned bandit policy: equivariance over arms, training, load_policy, the CLI."""
+
+from functools import partial
+from pathlib import Path
+
+import gymnasium
+import lightning as L
+import pytest
+import torch
+
+import symlight.tasks  # noqa: F401  (registers symlight/BernoulliBandit-v0)
+from symlight.check import assert_equivariant
+from symlight.cli import main
+from symlight.models import DeepSets
+from symlight.module import SymmetricModule
+from symlight.symmetry import SetSymmetry, permute, random_permutation
+from symlight.tasks import ArgmaxDataModule
+from symlight.tasks.bandit import (
+    NUM_FEATURES,
+    BanditDataModule,
+    BanditPolicyGradient,
+    PolicyFunction,
+    arm_features,
+    load_policy,
+)
+from symlight.tasks.bandit.gradient import advantages
+
+from conftest import scalars
+
+ARMS = SetSymmetry(inputs={"x": 1}, out_order=1)
+
+
+def small_policy(**kwargs) -> BanditPolicyGradient:
+    net = partial(DeepSets, hidden=16, depth=3, pooling="max")
+    return BanditPolicyGradient(net, **kwargs)
+
+
+def random_observation(batch: int, k: int, horizon: int, gen: torch.Generator) -> dict:
+    t = torch.randint(0, horizon, (batch,), generator=gen)
+    weights = torch.rand(batch, k, generator=gen)
+    pulls = torch.stack(
+        [torch.multinomial(w, int(n), replacement=True, generator=gen).bincount(minlength=k)
+         if n > 0 else torch.zeros(k, dtype=torch.long) for w, n in zip(weights, t)]
+    )
+    successes = torch.minimum(pulls, (pulls * torch.rand(batch, k, generator=gen)).round().long())
+    return {"pulls": pulls, "successes": successes, "steps_left": horizon - t}
+
+
+# -- equivariance ------------------------------------------------------------------------------
+def test_features_permute_with_the_arms():
+    gen = torch.Generator().manual_seed(0)
+    obs = random_observation(6, 7, 40, gen)
+    x = arm_features(obs["pulls"], obs["successes"], obs["steps_left"], dtype=torch.float64)
+    assert x.shape == (6, 7, NUM_FEATURES) and torch.isfinite(x).all()
+    perm = random_permutation(6, 7, generator=gen)
+    moved = arm_features(
+        obs["pulls"].gather(1, perm), obs["successes"].gather(1, perm), obs["steps_left"],
+        dtype=torch.float64,
+    )
+    torch.testing.assert_close(moved, permute(x, perm, 1), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("k", [1, 5, 30])
+@pytest.mark.parametrize("train", [True, False])
+def test_policy_is_equivariant_over_arms_in_float64_with_padding(k, train):
+    gen = torch.Generator().manual_seed(k)
+    module = small_policy().double()
+    obs = random_observation(5, k, 50, gen)
+    x = arm_features(obs["pulls"], obs["successes"], obs["steps_left"], dtype=torch.float64)
+    # pad to k + 3 arms; sets of different sizes in one batch
+    sizes = torch.tensor([k, max(1, k - 1), max(1, k // 2), 1, k])
+    mask = torch.arange(k + 3)[None, :] < sizes[:, None]
+    x = torch.cat([x, 10 * torch.rand(5, 3, NUM_FEATURES, dtype=torch.float64)], 1)
+    x = x * mask[..., None] + 7.0 * ~mask[..., None]  # padding holds junk that must not leak
+    batch = {"x": x, "mask": mask}
+    result = assert_equivariant(module, batch, ARMS, num_samples=4, atol=1e-9, rtol=1e-9, train=train)
+    assert result.max_abs_error < 1e-9
+    # padded arms do not change the real logits
+    trimmed = module({"x": x[:1, :k], "mask": mask[:1, :k]})
+    torch.testing.assert_close(trimmed, module(batch)[:1, :k], rtol=1e-12, atol=1e-12)
+
+
+def test_batched_policy_plays_permuted_arms_the_same_way():
+    gen = torch.Generator().manual_seed(1)
+    policy = PolicyFunction(small_policy().net.double(), greedy=True)
+    obs = random_observation(64, 6, 30, gen)
+    perm = random_permutation(64, 6, generator=gen)
+    moved = {
+        "pulls": obs["pulls"].gather(1, perm),
+        "successes": obs["successes"].gather(1, perm),
+        "steps_left": obs["steps_left"],
+    }
+    logits, moved_logits = policy.logits(obs), policy.logits(moved)
+    torch.testing.assert_close(moved_logits, logits.gather(1, perm), rtol=1e-12, atol=1e-12)
+
+
+# -- the gradient estimate ---------------------------------------------------------------------
+def test_advantages_favour_the_better_pull():
+    # Two episodes of two steps; episode 0 pulls the best arm at step 0, episode 1 does not.
+    pulled = torch.tensor([[0.9, 0.2], [0.5, 0.5]])
+    best = torch.tensor([0.9, 0.9])
+    adv = advantages(pulled, best, normalise=False)
+    to_go = torch.tensor([[-0.4, -1.1], [-0.4, -0.4]])
+    torch.testing.assert_close(adv, to_go - to_go.mean(1, keepdim=True))
+    assert adv[0, 0] > adv[0, 1]
+
+
+# -- training ----------------------------------------------------------------------------------
+def tiny_task(**kwargs) -> BanditDataModule:
+    args = dict(k=[3, 4], horizon=20, num_envs=512, env_steps=10_000, steps_per_epoch=40,
+                val_instances=400, test_instances=64, seed=0)
+    return BanditDataModule(**{**args, **kwargs})
+
+
+def tiny_trainer(tmp_path: Path, **kwargs) -> L.Trainer:
+    args = dict(
+        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=tmp_path, gradient_clip_val=1.0, inference_mode=False,
+    )
+    return L.Trainer(**{**args, **kwargs})
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A policy trained a few seconds on k in {3, 4}, n = 20, its checkpoint and its task."""
+    tmp = tmp_path_factory.mktemp("bandit")
+    L.seed_everything(0)
+    task = tiny_task()
+    module = small_policy(lr=1e-2, figure=False)
+    trainer = tiny_trainer(tmp, num_sanity_val_steps=0)
+    before = trainer.validate(module, datamodule=task, verbose=False)[0]
+    trainer.fit(module, datamodule=task)
+    after = trainer.validate(module, datamodule=task, verbose=False)[0]
+    path = tmp / "bandit.ckpt"
+    trainer.save_checkpoint(path)
+    return {"before": before, "after": after, "path": path, "module": module}
+
+
+def test_a_short_training_run_lowers_regret(trained):
+    before, after = trained["before"], trained["after"]
+    # same fixed instances, same reward draws: the regret of the trained policy is lower
+    assert after["val/regret"] < before["val/regret"] - 0.5, (before, after)
+    assert after["val/regret"] < after["val/regret_random"]
+    # the baselines are cached figures, identical at both validations
+    assert after["val/regret_ucb1"] == before["val/regret_ucb1"]
+
+
+def test_load_policy_plays_a_full_episode_in_a_gymnasium_loop(trained):
+    policy = load_policy(trained["path"])
+    for k, horizon in [(4, 20), (9, 35)]:  # also a number of arms never seen in training
+        env = gymnasium.make("symlight/BernoulliBandit-v0", k=k, horizon=horizon)
+        obs, info = env.reset(seed=3)
+        steps, total = 0, 0.0
+        while True:
+            action = policy(obs)
+            assert isinstance(action, int) and 0 <= action < k
+            obs, reward, terminated, truncated, info = env.step(action)
+            steps, total = steps + 1, total + float(reward)
+            if terminated or truncated:
+                break
+        assert steps == horizon and truncated and 0 <= total <= horizon
+
+
+def test_load_policy_rejects_a_checkpoint_of_another_task(tmp_path):
+    task = ArgmaxDataModule(batches_per_epoch=2, val_sets=8, val_sizes=[], batch_size=8)
+    module = SymmetricModule(partial(DeepSets, hidden=4, depth=2), element_shape=(1,))
+    trainer = tiny_trainer(tmp_path, limit_val_batches=0)
+    trainer.fit(module, datamodule=task)
+    path = tmp_path / "argmax.ckpt"
+    trainer.save_checkpoint(path)
+    with pytest.raises(ValueError, match="not a bandit policy checkpoint"):
+        load_policy(path)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_policy(tmp_path / "missing.ckpt")
+
+
+def test_bad_task_arguments_fail_clearly():
+    with pytest.raises(ValueError, match="k must be a positive integer"):
+        BanditDataModule(k=0)
+    with pytest.raises(ValueError, match="horizon must be a positive integer"):
+        BanditDataModule(horizon=[10, -1])
+    with pytest.raises(ValueError, match="prior"):
+        BanditDataModule(prior=(0.0, 1.0))
+
+
+# -- the command line ---------------------------------------------------------------------------
+def test_cli_tests_a_checkpoint_at_another_k_and_horizon(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    tiny = [
+        "--config", "bandit.yaml", "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false",
+        "--data.init_args.steps_per_epoch=2", "--data.init_args.horizon=[8]",
+        "--data.init_args.train_horizon=[8]", "--data.init_args.val_instances=16",
+        "--data.init_args.test_instances=32", "--model.init_args.net.init_args.hidden=8",
+    ]
+    cli = main(["fit", *tiny])
+    assert isinstance(cli.model, BanditPolicyGradient)
+    run = tmp_path / "lightning_logs" / "bandit" / "version_0"
+    assert "val/regret" in scalars(run) and "equivariance/max_abs_error" in scalars(run)
+    ckpt = run / "checkpoints" / "last.ckpt"
+    cli = main(["test", *tiny, "--ckpt_path", str(ckpt),
+                "--data.init_args.k=13", "--data.init_args.horizon=25"])
+    logged = cli.trainer.callback_metrics
+    assert {"test/regret", "test/regret_ucb1", "test/pseudo_regret"} <= set(logged)
+    assert 0 <= float(logged["test/reward"]) <= 25
