@@ -150,7 +150,12 @@ class UCB1Policy(IndexPolicy):
 
 
 def _standard_gamma(alpha: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Gamma(alpha, 1) samples for ``alpha >= 1`` (Marsaglia and Tsang 2000), from ``generator``."""
+    """Gamma(alpha, 1) samples for ``alpha >= 1`` (Marsaglia and Tsang 2000), from ``generator``.
+
+    Without a generator, torch's own sampler (which takes none) is used.
+    """
+    if generator is None:
+        return torch._standard_gamma(alpha)
     d = alpha - 1.0 / 3.0
     c = 1.0 / torch.sqrt(9.0 * d)
     out = torch.empty_like(alpha)
