@@ -20,6 +20,7 @@ from symlight.tasks.bandit import (
     RandomPolicy,
     ThompsonPolicy,
     UCB1Policy,
+    batch_observation,
     bayes_optimal_value,
     pseudo_regret,
     regret,
@@ -199,6 +200,29 @@ def test_vector_env_seeds_and_types():
     before = obs["pulls"].clone()
     env.step(torch.zeros(5, dtype=torch.long))
     assert torch.equal(obs["pulls"], before)
+
+
+def test_vector_env_partial_seeds_as_the_single_env():
+    """A seed starts an instance's stream afresh; None plays its next episode."""
+    env = BernoulliBanditVectorEnv(3, k=4, horizon=5)
+    env.reset(seed=100)
+    _, info = env.reset(seed=[7, None, 9])
+    single = BernoulliBanditEnv(k=4, horizon=5)
+    single.reset(seed=101)
+    expected = [single.reset(seed=7)[1]["means"], None, single.reset(seed=9)[1]["means"]]
+    single.reset(seed=101)
+    expected[1] = single.reset()[1]["means"]
+    np.testing.assert_array_equal(info["means"].numpy(), np.stack(expected))
+
+
+def test_classic_policy_in_a_plain_gymnasium_loop():
+    env = gym.make(ENV_ID, k=3, horizon=20)
+    obs, info = env.reset(seed=0)
+    policy, total, done = UCB1Policy(), 0.0, False
+    while not done:
+        obs, r, terminated, truncated, info = env.step(int(policy(batch_observation(obs))[0]))
+        total, done = total + r, terminated or truncated
+    assert obs["pulls"].sum() == 20 and obs["pulls"].min() >= 1 and total == obs["successes"].sum()
 
 
 def test_vector_env_autoreset_next_step():

@@ -9,7 +9,7 @@ Importing this package (or ``symlight.tasks``) registers ``symlight/BernoulliBan
 from gymnasium.envs.registration import register, registry
 
 from .env import BernoulliBanditEnv, BernoulliBanditVectorEnv, observation_space
-from .evaluate import pseudo_regret, regret, rollout, summarize
+from .evaluate import batch_observation, pseudo_regret, regret, rollout, summarize
 from .policies import (
     BayesOptimalPolicy,
     EpsilonGreedyPolicy,
@@ -39,6 +39,7 @@ __all__ = [
     "RandomPolicy",
     "ThompsonPolicy",
     "UCB1Policy",
+    "batch_observation",
     "bayes_optimal_value",
     "observation_space",
     "pseudo_regret",

@@ -218,38 +218,31 @@ class BernoulliBanditVectorEnv(VectorEnv):
                 raise ValueError(f"options['reset_mask'] must be a ({n},) bool tensor or array")
         if self._key is None and not bool(mask.all()):
             raise RuntimeError("the first reset() must reset every instance (no reset_mask)")
-        if isinstance(seed, int):
-            seeds: list[int | None] | None = [seed + i for i in range(n)]
+        if isinstance(seed, (int, np.integer)):
+            seeds: list[int | None] = [int(seed) + i for i in range(n)]
         elif seed is not None:
-            seeds = list(seed)
+            seeds = [None if s is None else int(s) for s in seed]
             if len(seeds) != n:
                 raise ValueError(f"reset got {len(seeds)} seeds for num_envs={n}")
         else:
-            seeds = None
-        if (
-            seeds is not None
-            and any(s is None for s in seeds)
-            or seeds is None
-            and self._key is None
-        ):
-            # Unseeded instances (never seeded before) draw a seed from the vector env's generator.
-            drawn = self.np_random.integers(2**63, size=n).tolist()
-            seeds = [
-                d if seeds is None or seeds[i] is None else seeds[i] for i, d in enumerate(drawn)
-            ]
+            seeds = [None] * n
         if self._key is None:
+            # The first reset seeds every unseeded instance from the vector env's own generator.
+            drawn = self.np_random.integers(2**63, size=n).tolist()
+            seeds = [d if s is None else s for s, d in zip(seeds, drawn)]
             zeros = torch.zeros(n, dtype=torch.int64, device=self.device)
             self._key, self._episode = zeros.clone(), zeros.clone()
             self._autoreset = torch.zeros(n, dtype=torch.bool, device=self.device)
-        if seeds is not None:
-            if min(seeds) < 0:  # type: ignore[type-var]
-                raise ValueError(f"seeds must be non-negative integers, got {min(seeds)}")  # type: ignore[type-var]
-            lo, hi = _rng.seed_words(seeds)  # type: ignore[arg-type]
+        if any(s is not None and s < 0 for s in seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
+        # As the single env: a seed starts its stream afresh, no seed plays the next episode.
+        seeded = torch.tensor([s is not None for s in seeds], device=self.device) & mask
+        if bool(seeded.any()):
+            lo, hi = _rng.seed_words([0 if s is None else s for s in seeds])
             key = _rng.seed_key(torch.from_numpy(lo), torch.from_numpy(hi)).to(self.device)
-            self._key = torch.where(mask, key, self._key)
-            self._episode = torch.where(mask, 0, self._episode)
-        else:
-            self._episode = torch.where(mask, (self._episode + 1) & _rng.MASK32, self._episode)
+            self._key = torch.where(seeded, key, self._key)
+        next_episode = (self._episode + 1) & _rng.MASK32
+        self._episode = torch.where(seeded, 0, torch.where(mask, next_episode, self._episode))
         self._new_episodes(mask, options.get("means"))
         self._autoreset = self._autoreset & ~mask
         return self._obs(), {"means": self._means}

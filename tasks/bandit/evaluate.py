@@ -10,15 +10,32 @@ the classic policies. ``regret`` is the RL² table's measure (``n·k/(k+1)`` min
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["Policy", "pseudo_regret", "regret", "rollout", "summarize"]
+__all__ = ["Policy", "batch_observation", "pseudo_regret", "regret", "rollout", "summarize"]
 
 Policy = Callable[..., Tensor]
 """``policy(obs, generator=None) -> (B,) long``; ``obs`` has ``pulls`` (B, k) int64,
 ``successes`` (B, k) int64 and ``steps_left`` (B,) int64."""
+
+
+def batch_observation(
+    obs: Mapping[str, Any], device: torch.device | str | None = None
+) -> dict[str, Tensor]:
+    """Turn an observation into the batched form policies take: int64 tensors (B, k) and (B,).
+
+    Accepts the single environment's observation (NumPy, (k,) and ()), which becomes a batch of
+    one, and batched ones (NumPy from ``SyncVectorEnv`` or tensors). So a batched policy plays in
+    a plain gymnasium loop: ``action = int(policy(batch_observation(obs))[0])``.
+    """
+    keys = ("pulls", "successes", "steps_left")
+    out = {key: torch.as_tensor(obs[key], dtype=torch.int64, device=device) for key in keys}
+    if out["pulls"].dim() == 1:
+        out = {key: value.unsqueeze(0) for key, value in out.items()}
+    return out
 
 
 @torch.no_grad()
