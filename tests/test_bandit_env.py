@@ -157,6 +157,10 @@ def test_bad_input_errors():
         vec.step(torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="integer"):
         vec.step(torch.zeros(3))
+    with pytest.raises(ValueError, match="non-negative"):
+        vec.reset(seed=[1, -2, 3])
+    with pytest.raises(RuntimeError, match="reset"):
+        BernoulliBanditEnv().step(0)
 
 
 # -- the batched environment ---------------------------------------------------------------------

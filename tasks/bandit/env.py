@@ -126,6 +126,8 @@ class BernoulliBanditEnv(gym.Env):
 
     def step(self, action: Any) -> tuple[dict[str, np.ndarray], float, bool, bool, dict[str, Any]]:
         a = self._check_action(action)
+        if self._key is None:
+            raise RuntimeError("call reset() before step()")
         if self._t >= self.horizon:
             raise RuntimeError("the episode is over (truncated): call reset() before step()")
         success = _rng.stream(self._reward_key, self._t) < self._thr[a]
@@ -226,6 +228,10 @@ class BernoulliBanditVectorEnv(VectorEnv):
                 raise ValueError(f"reset got {len(seeds)} seeds for num_envs={n}")
         else:
             seeds = [None] * n
+        if any(s is not None and s < 0 for s in seeds):
+            raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
+        if isinstance(seed, (int, np.integer)):
+            super().reset(seed=int(seed))  # seeds the vector env's own generator too
         if self._key is None:
             # The first reset seeds every unseeded instance from the vector env's own generator.
             drawn = self.np_random.integers(2**63, size=n).tolist()
@@ -233,8 +239,6 @@ class BernoulliBanditVectorEnv(VectorEnv):
             zeros = torch.zeros(n, dtype=torch.int64, device=self.device)
             self._key, self._episode = zeros.clone(), zeros.clone()
             self._autoreset = torch.zeros(n, dtype=torch.bool, device=self.device)
-        if any(s is not None and s < 0 for s in seeds):
-            raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
         # As the single env: a seed starts its stream afresh, no seed plays the next episode.
         seeded = torch.tensor([s is not None for s in seeds], device=self.device) & mask
         if bool(seeded.any()):
