@@ -26,16 +26,11 @@ from pathlib import Path
 
 import torch
 
-from symlight.tasks.bandit import PolicyFunction
+from symlight.tasks.bandit import PolicyFunction, rollout
 from symlight.tasks.bandit.load import load_checkpoint_module
 from symlight.tasks.bandit.task import classic_policies
 
 from _runs import fit, machine
-
-try:  # the exact Bayes-optimal policy, where the dynamic programme is small enough
-    from symlight.tasks.bandit.evaluate import rollout
-except ImportError:  # pragma: no cover - before the environment side lands
-    from symlight.tasks.bandit._standin import rollout
 
 CELLS = [(n, k) for n in (10, 100, 500) for k in (5, 10, 50)]
 
@@ -63,8 +58,8 @@ def evaluate(policy, n: int, k: int, instances: int, seed: int) -> dict[str, flo
     chunk = max(1, 20_000 // max(1, k)) if n <= 10 else instances
     for start in range(0, instances, chunk):
         chunks.append(rollout(policy, means[start : start + chunk], n, play))
-    reward = torch.cat([r.rewards.sum(0) for r in chunks]).double()
-    pseudo = torch.cat([r.pseudo_regret.sum(0) for r in chunks]).double()
+    reward = torch.cat([r["total_reward"] for r in chunks]).double()
+    pseudo = torch.cat([r["pseudo_regret"].sum(1) for r in chunks]).double()
     se = lambda v: float(v.std() / math.sqrt(len(v)))  # noqa: E731
     return {
         "reward": float(reward.mean()),

@@ -18,7 +18,8 @@ def load_checkpoint_module(
 ) -> tuple[BanditPolicyGradient, tuple[float, float]]:
     """The :class:`BanditPolicyGradient` of a checkpoint (in eval mode) and its Beta prior.
 
-    Raises a ValueError naming the checkpoint when it is not a bandit policy.
+    Raises a ValueError naming the checkpoint when it is not a bandit policy. The checkpoint is
+    unpickled in full (it records how to rebuild its network): load only files you trust.
     """
     path = Path(checkpoint_path)
     if not path.is_file():
@@ -30,7 +31,7 @@ def load_checkpoint_module(
             f"BanditPolicyGradient{_saved_by(checkpoint)}); train one with "
             "`python -m symlight fit --config bandit.yaml`"
         )
-    module = BanditPolicyGradient.load_from_checkpoint(path, map_location=device)
+    module = BanditPolicyGradient.load_from_checkpoint(path, map_location=device, weights_only=False)
     module.eval()
     prior = tuple(float(v) for v in checkpoint[CHECKPOINT_KEY].get("prior", (1.0, 1.0)))
     return module, prior

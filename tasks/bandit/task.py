@@ -23,8 +23,9 @@ from torchmetrics import MeanMetric, Metric
 from symlight.symmetry import SetSymmetry
 
 from ..base import SetTask, batch_loader
-from ._standin import Greedy, Random, Thompson, UCB1, rollout  # TEMPORARY
+from .evaluate import rollout
 from .features import NUM_FEATURES, arm_features
+from .policies import EpsilonGreedyPolicy, GreedyPolicy, RandomPolicy, ThompsonPolicy, UCB1Policy
 
 __all__ = ["BanditDataModule", "Cell", "classic_policies"]
 
@@ -36,7 +37,13 @@ _SEED_STRIDE = 1_000_003
 
 def classic_policies() -> dict[str, Any]:
     """The classic baselines played on the validation and test instances, by metric suffix."""
-    return {"random": Random(), "greedy": Greedy(), "ucb1": UCB1(), "thompson": Thompson()}
+    return {
+        "random": RandomPolicy(),
+        "greedy": GreedyPolicy(),
+        "epsilon_greedy": EpsilonGreedyPolicy(0.1),
+        "ucb1": UCB1Policy(),
+        "thompson": ThompsonPolicy(),
+    }
 
 
 class _EpisodeSpecs(IterableDataset):
@@ -59,7 +66,7 @@ class _EpisodeSpecs(IterableDataset):
                 "k": k,
                 "horizon": horizon,
                 "num_envs": t.envs_for(horizon),
-                "seed": int(torch.randint(2**62, (1,), generator=gen)),
+                "seed": int(torch.randint(2**40, (1,), generator=gen)),
             }
 
 
@@ -210,17 +217,17 @@ class BanditDataModule(SetTask):
         k, horizon = cell
         gen = torch.Generator().manual_seed(self.seed + _SEED_STRIDE * salt)
         means = self.sample_means((count, k), gen)
-        play_seed = int(torch.randint(2**62, (1,), generator=gen))
+        play_seed = int(torch.randint(2**40, (1,), generator=gen))
         best = self.expected_best(k) * horizon
         baselines: dict[str, Tensor] = {}
         curves: dict[str, Tensor] = {}
         states = None
         for name, policy in classic_policies().items():
             run = rollout(policy, means, horizon, torch.Generator().manual_seed(play_seed))
-            baselines[name] = best - run.rewards.sum(0)
-            curves[name] = run.pseudo_regret.mean(1).cumsum(0)
+            baselines[name] = best - run["total_reward"]
+            curves[name] = run["pseudo_regret"].mean(0).cumsum(0)
             if name == "thompson":
-                states = _states(run.actions, run.rewards, k, horizon, gen)
+                states = _states(run["actions"], run["rewards"], k, horizon, gen)
         pulls, successes, steps_left = states
         x = arm_features(pulls, successes, steps_left, self.prior)
         return {
@@ -253,11 +260,14 @@ class BanditDataModule(SetTask):
 def _states(
     actions: Tensor, rewards: Tensor, k: int, horizon: int, gen: torch.Generator
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """Per instance, the counts after a random number of steps of a played episode."""
-    count = actions.shape[1]
+    """Per instance, the counts after a random number of steps of a played episode.
+
+    ``actions`` and ``rewards`` are ``(B, horizon)``.
+    """
+    count = actions.shape[0]
     t = torch.randint(horizon, (count,), generator=gen)
-    played = torch.arange(horizon)[:, None] < t[None, :]  # (T, B)
+    played = torch.arange(horizon)[None, :] < t[:, None]  # (B, T)
     onehot = torch.nn.functional.one_hot(actions.long(), k) * played[..., None]
-    pulls = onehot.sum(0)
-    successes = (onehot * rewards.long()[..., None]).sum(0)
+    pulls = onehot.sum(1)
+    successes = (onehot * rewards.long()[..., None]).sum(1)
     return pulls, successes, horizon - t

@@ -26,7 +26,8 @@ from torch import Tensor, nn
 
 from symlight.module import NetworkFactory, SymmetricModule, _key
 
-from ._standin import BernoulliBanditVectorEnv, rollout  # TEMPORARY
+from .env import BernoulliBanditVectorEnv
+from .evaluate import rollout
 from .features import NUM_FEATURES, arm_features
 from .gradient import advantages, reinforce_loss
 
@@ -168,9 +169,13 @@ class BanditPolicyGradient(SymmetricModule):
         Returns the features of every state ``(T, B, k, F)``, the actions ``(T, B)``, the means
         of the pulled arms ``(T, B)`` and the instances' best means ``(B,)``.
         """
-        env = BernoulliBanditVectorEnv(num_envs, k, horizon, prior=self.prior, device=self.device)
+        alpha, beta = self.prior
+        env = BernoulliBanditVectorEnv(
+            num_envs, k, horizon, "uniform" if self.prior == (1.0, 1.0) else "beta", alpha, beta,
+            device=self.device,
+        )
         obs, info = env.reset(seed=seed)
-        means = info["means"].to(self.device)
+        means = info["means"].to(self.device, torch.float32)
         generator = torch.Generator(device=self.device).manual_seed(seed + 1)
         policy = self.policy(greedy=False)
         dtype = next(self.net.parameters()).dtype
@@ -221,10 +226,10 @@ class BanditPolicyGradient(SymmetricModule):
         means, horizon = batch["means"], int(batch["horizon"])
         generator = torch.Generator(device=means.device).manual_seed(int(batch["seed"]))
         run = rollout(self.policy(), means, horizon, generator)
-        reward = run.rewards.sum(0).to(means.dtype)
+        reward = run["total_reward"].to(means.dtype)
         values = {
             "regret": batch["best"] - reward,
-            "pseudo_regret": run.pseudo_regret.sum(0).to(means.dtype),
+            "pseudo_regret": run["pseudo_regret"].sum(1).to(means.dtype),
             "reward": reward,
             **{f"regret_{b}": batch[f"regret_{b}"] for b in task.baselines},
         }
@@ -232,7 +237,7 @@ class BanditPolicyGradient(SymmetricModule):
         if suffix:  # several cells: "val/regret" etc. pool them, logged at the epoch end
             for name, value in values.items():
                 self.metrics[_key(stage, name, "")].update(value)
-        curves = {"policy": run.pseudo_regret.float().mean(1).cumsum(0).cpu()}
+        curves = {"policy": run["pseudo_regret"].float().mean(0).cumsum(0).cpu()}
         curves.update({b: batch[f"curve_{b}"].float().cpu() for b in task.baselines})
         self._curves.setdefault(stage, []).append((suffix or "", curves))
         return values["regret"].mean()
