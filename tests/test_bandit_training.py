@@ -39,8 +39,12 @@ def random_observation(batch: int, k: int, horizon: int, gen: torch.Generator) -
     t = torch.randint(0, horizon, (batch,), generator=gen)
     weights = torch.rand(batch, k, generator=gen)
     pulls = torch.stack(
-        [torch.multinomial(w, int(n), replacement=True, generator=gen).bincount(minlength=k)
-         if n > 0 else torch.zeros(k, dtype=torch.long) for w, n in zip(weights, t)]
+        [
+            torch.multinomial(w, int(n), replacement=True, generator=gen).bincount(minlength=k)
+            if n > 0
+            else torch.zeros(k, dtype=torch.long)
+            for w, n in zip(weights, t)
+        ]
     )
     successes = torch.minimum(pulls, (pulls * torch.rand(batch, k, generator=gen)).round().long())
     return {"pulls": pulls, "successes": successes, "steps_left": horizon - t}
@@ -54,7 +58,9 @@ def test_features_permute_with_the_arms():
     assert x.shape == (6, 7, NUM_FEATURES) and torch.isfinite(x).all()
     perm = random_permutation(6, 7, generator=gen)
     moved = arm_features(
-        obs["pulls"].gather(1, perm), obs["successes"].gather(1, perm), obs["steps_left"],
+        obs["pulls"].gather(1, perm),
+        obs["successes"].gather(1, perm),
+        obs["steps_left"],
         dtype=torch.float64,
     )
     torch.testing.assert_close(moved, permute(x, perm, 1), rtol=0, atol=0)
@@ -73,7 +79,9 @@ def test_policy_is_equivariant_over_arms_in_float64_with_padding(k, train):
     x = torch.cat([x, 10 * torch.rand(5, 3, NUM_FEATURES, dtype=torch.float64)], 1)
     x = x * mask[..., None] + 7.0 * ~mask[..., None]  # padding holds junk that must not leak
     batch = {"x": x, "mask": mask}
-    result = assert_equivariant(module, batch, ARMS, num_samples=4, atol=1e-9, rtol=1e-9, train=train)
+    result = assert_equivariant(
+        module, batch, ARMS, num_samples=4, atol=1e-9, rtol=1e-9, train=train
+    )
     assert result.max_abs_error < 1e-9
     # padded arms do not change the real logits
     trimmed = module({"x": x[:1, :k], "mask": mask[:1, :k]})
@@ -107,15 +115,28 @@ def test_advantages_favour_the_better_pull():
 
 # -- training ----------------------------------------------------------------------------------
 def tiny_task(**kwargs) -> BanditDataModule:
-    args = dict(k=[3, 4], horizon=20, num_envs=512, env_steps=10_000, steps_per_epoch=40,
-                val_instances=400, test_instances=64, seed=0)
+    args = dict(
+        k=[3, 4],
+        horizon=20,
+        num_envs=512,
+        env_steps=10_000,
+        steps_per_epoch=40,
+        val_instances=400,
+        test_instances=64,
+        seed=0,
+    )
     return BanditDataModule(**{**args, **kwargs})
 
 
 def tiny_trainer(tmp_path: Path, **kwargs) -> L.Trainer:
     args = dict(
-        max_epochs=1, logger=False, enable_progress_bar=False, enable_model_summary=False,
-        default_root_dir=tmp_path, gradient_clip_val=1.0, inference_mode=False,
+        max_epochs=1,
+        logger=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        gradient_clip_val=1.0,
+        inference_mode=False,
     )
     return L.Trainer(**{**args, **kwargs})
 
@@ -187,18 +208,32 @@ def test_bad_task_arguments_fail_clearly():
 def test_cli_tests_a_checkpoint_at_another_k_and_horizon(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     tiny = [
-        "--config", "bandit.yaml", "--trainer.max_epochs=1", "--trainer.enable_progress_bar=false",
-        "--data.init_args.steps_per_epoch=2", "--data.init_args.horizon=[8]",
-        "--data.init_args.train_horizon=[8]", "--data.init_args.val_instances=16",
-        "--data.init_args.test_instances=32", "--model.init_args.net.init_args.hidden=8",
+        "--config",
+        "bandit.yaml",
+        "--trainer.max_epochs=1",
+        "--trainer.enable_progress_bar=false",
+        "--data.init_args.steps_per_epoch=2",
+        "--data.init_args.horizon=[8]",
+        "--data.init_args.train_horizon=[8]",
+        "--data.init_args.val_instances=16",
+        "--data.init_args.test_instances=32",
+        "--model.init_args.net.init_args.hidden=8",
     ]
     cli = main(["fit", *tiny])
     assert isinstance(cli.model, BanditPolicyGradient)
     run = tmp_path / "lightning_logs" / "bandit" / "version_0"
     assert "val/regret" in scalars(run) and "equivariance/max_abs_error" in scalars(run)
     ckpt = run / "checkpoints" / "last.ckpt"
-    cli = main(["test", *tiny, "--ckpt_path", str(ckpt),
-                "--data.init_args.k=13", "--data.init_args.horizon=25"])
+    cli = main(
+        [
+            "test",
+            *tiny,
+            "--ckpt_path",
+            str(ckpt),
+            "--data.init_args.k=13",
+            "--data.init_args.horizon=25",
+        ]
+    )
     logged = cli.trainer.callback_metrics
     assert {"test/regret", "test/regret_ucb1", "test/pseudo_regret"} <= set(logged)
     assert 0 <= float(logged["test/reward"]) <= 25

@@ -121,10 +121,20 @@ def test_every_shipped_config_runs_one_batch(config, tmp_path, monkeypatch):
             config,
             "--trainer.fast_dev_run=1",
             "--trainer.enable_progress_bar=false",
-            "--data.init_args.val_sets=16",
-            "--data.init_args.val_sizes=[12]",
+            *SMALL_DATA.get(config, SMALL_DATA["default"]),
         ]
     )
+
+
+# Data arguments that make each shipped config's validation small (by config; others: default).
+SMALL_DATA = {
+    "default": ["--data.init_args.val_sets=16", "--data.init_args.val_sizes=[12]"],
+    "bandit.yaml": [
+        "--data.init_args.val_instances=16",
+        "--data.init_args.horizon=[10]",
+        "--data.init_args.train_horizon=[10]",
+    ],
+}
 
 
 @pytest.mark.parametrize("network", NETWORKS)

@@ -31,7 +31,9 @@ def load_checkpoint_module(
             f"BanditPolicyGradient{_saved_by(checkpoint)}); train one with "
             "`python -m symlight fit --config bandit.yaml`"
         )
-    module = BanditPolicyGradient.load_from_checkpoint(path, map_location=device, weights_only=False)
+    module = BanditPolicyGradient.load_from_checkpoint(
+        path, map_location=device, weights_only=False
+    )
     module.eval()
     prior = tuple(float(v) for v in checkpoint[CHECKPOINT_KEY].get("prior", (1.0, 1.0)))
     return module, prior

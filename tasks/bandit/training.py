@@ -58,7 +58,9 @@ class PolicyFunction:
         return self.net(x).squeeze(-1)
 
     @torch.no_grad()
-    def __call__(self, obs: Mapping[str, Tensor], generator: torch.Generator | None = None) -> Tensor:
+    def __call__(
+        self, obs: Mapping[str, Tensor], generator: torch.Generator | None = None
+    ) -> Tensor:
         logits = self.logits(obs)
         if self.greedy:
             return logits.argmax(-1)
@@ -142,7 +144,7 @@ class BanditPolicyGradient(SymmetricModule):
         return getattr(task, "prior", (1.0, 1.0))
 
     def policy(self, greedy: bool | None = None) -> PolicyFunction:
-        """This module's network as a batched policy (greedy as in ``greedy_eval`` by default)."""
+        """The network as a batched policy (greedy as in ``greedy_eval`` by default)."""
         greedy = self.hparams.greedy_eval if greedy is None else greedy
         return PolicyFunction(self.net, self.prior, greedy)
 
@@ -171,7 +173,12 @@ class BanditPolicyGradient(SymmetricModule):
         """
         alpha, beta = self.prior
         env = BernoulliBanditVectorEnv(
-            num_envs, k, horizon, "uniform" if self.prior == (1.0, 1.0) else "beta", alpha, beta,
+            num_envs,
+            k,
+            horizon,
+            "uniform" if self.prior == (1.0, 1.0) else "beta",
+            alpha,
+            beta,
             device=self.device,
         )
         obs, info = env.reset(seed=seed)
@@ -286,4 +293,3 @@ class BanditPolicyGradient(SymmetricModule):
     # -- checkpoints --------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_KEY] = {"num_features": NUM_FEATURES, "prior": list(self.prior)}
-
