@@ -27,6 +27,9 @@ from symlight.tasks.bandit.gradient import advantages
 
 from conftest import scalars
 
+# The episode-spec stream has a length (for progress bars) and is loaded in-process.
+pytestmark = pytest.mark.filterwarnings("ignore:Your `IterableDataset` has `__len__`")
+
 ARMS = SetSymmetry(inputs={"x": 1}, out_order=1)
 
 
@@ -237,3 +240,15 @@ def test_cli_tests_a_checkpoint_at_another_k_and_horizon(tmp_path, monkeypatch):
     logged = cli.trainer.callback_metrics
     assert {"test/regret", "test/regret_ucb1", "test/pseudo_regret"} <= set(logged)
     assert 0 <= float(logged["test/reward"]) <= 25
+
+
+def test_a_beta_prior_trains_and_sets_the_oracle(tmp_path):
+    task = tiny_task(prior=(2.0, 5.0), k=[1, 3], horizon=6, steps_per_epoch=2, val_instances=32)
+    assert task.expected_best(1) == pytest.approx(2 / 7, abs=0.01)  # mean of Beta(2, 5)
+    assert task.expected_best(3) > task.expected_best(1)
+    module = small_policy(figure=False)
+    trainer = tiny_trainer(tmp_path, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=task)
+    means = task.val_dataloader()[0].dataset[0]["means"]
+    assert 0.2 < float(means.mean()) < 0.37  # Beta(2, 5) instances, not uniform ones
+    assert torch.isfinite(trainer.callback_metrics["val/regret"])
