@@ -184,7 +184,6 @@ class BanditPolicyGradient(SymmetricModule):
         obs, info = env.reset(seed=seed)
         means = info["means"].to(self.device, torch.float32)
         generator = torch.Generator(device=self.device).manual_seed(seed + 1)
-        policy = self.policy(greedy=False)
         dtype = next(self.net.parameters()).dtype
         feats = torch.empty(horizon, num_envs, k, NUM_FEATURES, dtype=dtype, device=self.device)
         actions = torch.empty(horizon, num_envs, dtype=torch.long, device=self.device)
@@ -197,7 +196,6 @@ class BanditPolicyGradient(SymmetricModule):
                 probs = torch.softmax(logits.float(), -1)
                 actions[t] = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
                 obs, *_ = env.step(actions[t])
-        del policy
         pulled = means.gather(1, actions.T).T  # (T, B)
         return {"x": feats, "actions": actions, "pulled": pulled, "best": means.max(1).values}
 
