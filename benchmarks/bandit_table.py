@@ -132,7 +132,10 @@ def main() -> None:
         end = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu = (end.ru_utime + end.ru_stime) - (start.ru_utime + start.ru_stime)
         args.ckpt = next(workdir.glob("lightning_logs/bandit/version_*/checkpoints/last.ckpt"))
-        trained = f"Training: `python -m symlight fit --config bandit.yaml`, {seconds:.0f} s wall, {cpu:.0f} s CPU.\n"
+        trained = (
+            f"- Training: `python -m symlight fit --config bandit.yaml`, {seconds:.0f} s wall, "
+            f"{cpu:.0f} s CPU.\n"
+        )
     if args.ckpt is None:
         parser.error("give --ckpt PATH or --train")
     start = time.perf_counter()
@@ -145,6 +148,10 @@ def main() -> None:
 
 - Command: `{command}`.
 - Machine: {machine()}, torch {torch.__version__}; {date.today().isoformat()}; table in {seconds:.0f} s.
+- Regret is the RL² measure; its standard error is that of the mean total reward (it includes the
+  draw of the instances, so compare policies on the pseudo-regret column, same instances, smaller error).
+- bar: n = 10: total reward within 0.05 of the exact Bayes-optimal value; n = 100, 500: regret at
+  or below RL²'s and every classic policy's, within one standard error; at n = 500, regret / Gittins.
 {trained}
 {body}
 """
