@@ -130,6 +130,19 @@ def test_means_follow_the_prior(prior, a, b):
         assert torch.allclose(q, torch.linspace(0.1, 0.9, 9, dtype=torch.float64), atol=0.01)
 
 
+def test_reward_streams_look_independent():
+    """The counter-based stream: no correlation between neighbouring seeds or successive pulls."""
+    n, steps = 1024, 400
+    env = BernoulliBanditVectorEnv(n, k=2, horizon=steps)
+    env.reset(seed=0, options={"means": torch.full((n, 2), 0.5)})
+    rewards = torch.stack([env.step(torch.zeros(n, dtype=torch.long))[1] for _ in range(steps)], 1)
+    x = (rewards.double() - 0.5) * 2  # +-1, variance 1
+    se = 1 / (n * steps) ** 0.5
+    assert abs(float(x.mean())) < 4 * se
+    assert abs(float((x[1:] * x[:-1]).mean())) < 4 * se  # instance i and i + 1 (seeds s, s + 1)
+    assert abs(float((x[:, 1:] * x[:, :-1]).mean())) < 4 * se  # pull t and t + 1
+
+
 def test_bad_input_errors():
     for kwargs, match in [
         ({"k": 0}, "k=0"),
