@@ -368,7 +368,18 @@ def test_dp_matches_brute_force(k, n):
 
 @pytest.mark.parametrize(("k", "n"), [(3, 9), (4, 7), (6, 5)])
 def test_dense_and_multiset_programs_agree(k, n):
-    assert DenseDP(k, n).value == pytest.approx(MultisetDP(k, n).value, abs=1e-10)
+    dense, multiset = DenseDP(k, n), MultisetDP(k, n)
+    assert dense.value == pytest.approx(multiset.value, abs=1e-10)
+    # Action values of random states with pulls left (repeated states included).
+    g = torch.Generator().manual_seed(k)
+    arms = torch.randint(k, (200, n - 1), generator=g)
+    wins = torch.rand(200, n - 1, generator=g) < 0.5
+    pulls_made = torch.randint(n, (200, 1), generator=g) > torch.arange(n - 1)
+    s = torch.zeros(200, k, dtype=torch.long).scatter_add(1, arms, (wins & pulls_made).long())
+    f = torch.zeros(200, k, dtype=torch.long).scatter_add(1, arms, (~wins & pulls_made).long())
+    torch.testing.assert_close(
+        multiset.action_values(s, f), dense.action_values(s, f), rtol=0, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize(
