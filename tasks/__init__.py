@@ -2,6 +2,6 @@
 
 from . import bandit
 from .argmax import ArgmaxDataModule
-from .base import SetTask, batch_loader
+from .base import MetricArgs, SetTask, batch_loader
 
-__all__ = ["ArgmaxDataModule", "bandit", "SetTask", "batch_loader"]
+__all__ = ["ArgmaxDataModule", "MetricArgs", "SetTask", "bandit", "batch_loader"]
