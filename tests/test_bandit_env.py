@@ -177,13 +177,16 @@ def test_bad_input_errors():
 
 
 # -- the batched environment ---------------------------------------------------------------------
-def test_batched_and_single_env_agree_on_the_same_seeds():
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_batched_and_single_env_agree_on_the_same_seeds(mode):
     """Instance i of the vector env seeded s plays the single env seeded s + i, autoresets
-    included: compared with gymnasium's SyncVectorEnv over the single env (NEXT_STEP too)."""
+    included: compared with gymnasium's SyncVectorEnv over the single env, in the same mode."""
     n, k, horizon = 6, 4, 7
-    ours = BernoulliBanditVectorEnv(n, k=k, horizon=horizon)
-    sync = SyncVectorEnv([lambda: BernoulliBanditEnv(k=k, horizon=horizon) for _ in range(n)])
-    assert ours.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"]
+    ours = BernoulliBanditVectorEnv(n, k=k, horizon=horizon, autoreset_mode=mode)
+    sync = SyncVectorEnv(
+        [lambda: BernoulliBanditEnv(k=k, horizon=horizon) for _ in range(n)], autoreset_mode=mode
+    )
+    assert ours.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"] == mode
     o1, i1 = ours.reset(seed=11)
     o2, i2 = sync.reset(seed=11)
     np.testing.assert_array_equal(i1["means"].numpy(), i2["means"])
@@ -199,8 +202,30 @@ def test_batched_and_single_env_agree_on_the_same_seeds():
         np.testing.assert_array_equal(te1.numpy(), te2)
         np.testing.assert_array_equal(tr1.numpy(), tr2)
         np.testing.assert_array_equal(i1["means"].numpy(), i2["means"])
+        if mode == AutoresetMode.SAME_STEP and tr2.any():
+            np.testing.assert_array_equal(i1["_final_obs"].numpy(), i2["_final_obs"])
+            for j in np.flatnonzero(tr2):
+                for key in ("pulls", "successes", "steps_left"):
+                    np.testing.assert_array_equal(i1["final_obs"][key][j], i2["final_obs"][j][key])
+                np.testing.assert_array_equal(
+                    i1["final_info"]["means"][j].numpy(), i2["final_info"]["means"][j]
+                )
         truncations += int(tr1.sum())
     assert truncations == 3 * n
+
+
+def test_vector_env_autoreset_disabled():
+    env = BernoulliBanditVectorEnv(3, k=2, horizon=2, autoreset_mode="Disabled")
+    env.reset(seed=0)
+    for _ in range(2):
+        *_, truncated, _ = env.step(torch.zeros(3, dtype=torch.long))
+    assert truncated.all()
+    with pytest.raises(RuntimeError, match="instance 0 is truncated and autoreset is disabled"):
+        env.step(torch.zeros(3, dtype=torch.long))
+    obs, _ = env.reset(options={"reset_mask": np.array([True, True, True])})
+    assert (obs["steps_left"] == 2).all()
+    with pytest.raises(ValueError, match="autoreset_mode='x'"):
+        BernoulliBanditVectorEnv(3, autoreset_mode="x")
 
 
 def test_vector_env_seeds_and_types():
