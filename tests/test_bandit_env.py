@@ -321,6 +321,18 @@ def test_classic_policies_total_reward_in_known_ranges(name):
     torch.testing.assert_close(res["pseudo_regret"].sum(1), pseudo_regret(means, res["actions"]))
 
 
+def test_gamma_sampler_of_thompson_sampling():
+    from symlight.tasks.bandit.policies import _standard_gamma
+
+    alpha = torch.tensor([1.0, 2.0, 7.0, 40.0], dtype=torch.float64).repeat(40000, 1)
+    x = _standard_gamma(alpha, torch.Generator().manual_seed(0))
+    se = (alpha[0] / 40000) ** 0.5  # Gamma(a, 1): mean a, variance a
+    assert ((x.mean(0) - alpha[0]).abs() < 4 * se).all()
+    assert ((x.var(0) / alpha[0] - 1).abs() < 0.05).all()
+    y = _standard_gamma(alpha[:5], torch.Generator().manual_seed(0))
+    assert torch.equal(y, _standard_gamma(alpha[:5], torch.Generator().manual_seed(0)))
+
+
 def test_rollout_shapes_and_reproducibility():
     means = fixed_means(64, 3)
     a = rollout(ThompsonPolicy(), means, 12, generator=torch.Generator().manual_seed(5))
