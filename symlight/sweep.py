@@ -80,6 +80,7 @@ class SweepConfig:
     quick: list[str] = field(default_factory=lambda: overrides(DEFAULT_QUICK))
     timeout: float | None = None
     in_process: bool = False
+    threads: int | None = None
     plots: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -163,6 +164,7 @@ def load_sweep(name: str) -> SweepConfig:
         seed_axis=str(raw.get("seed_axis", "seed")),
         timeout=raw.get("timeout"),
         in_process=bool(raw.get("in_process", False)),
+        threads=raw.get("threads"),
         plots=list(raw.get("plots") or []),
     )
     if "quick" in raw:
@@ -229,8 +231,8 @@ def _logger_args(out: Path, version: str) -> list[str]:
 class Objective:
     """Optuna objective: one fit per trial with the trial's overrides; returns the objective metric."""
 
-    def __init__(self, cfg: SweepConfig, out: Path, quick: bool) -> None:
-        self.cfg, self.out, self.quick = cfg, out, quick
+    def __init__(self, study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool) -> None:
+        self.study, self.cfg, self.out, self.quick = study, cfg, out, quick
 
     def trial_args(self, trial: optuna.Trial) -> list[str]:
         cfg, args = self.cfg, []
@@ -244,7 +246,7 @@ class Objective:
         cfg = self.cfg
         trial.set_user_attr("worker", f"{HOST}:{os.getpid()}")
         args = self.trial_args(trial)
-        _skip_duplicate(trial)
+        _skip_duplicate(self.study, trial)
         version = f"trial_{trial.number:04d}"
         fit_args = ["fit", "--config", cfg.base, *cfg.args, *args]
         fit_args += (cfg.quick if self.quick else []) + _logger_args(self.out, version)
@@ -275,12 +277,13 @@ def _suggest(trial: optuna.Trial, key: str, spec: Mapping[str, Any]) -> Any:
     return trial.suggest_float(key, float(low), float(high), log=log)
 
 
-def _skip_duplicate(trial: optuna.Trial) -> None:
+def _skip_duplicate(study: optuna.Study, trial: optuna.Trial) -> None:
     """Prune a trial whose grid point another worker is already running or has finished."""
-    grid_id = trial.storage.get_trial_system_attrs(trial._trial_id).get("grid_id")
+    trials = study.get_trials(deepcopy=False)
+    grid_id = next(t for t in trials if t.number == trial.number).system_attrs.get("grid_id")
     if grid_id is None:
         return
-    for other in trial.study.get_trials(deepcopy=False):
+    for other in trials:
         same = other.system_attrs.get("grid_id") == grid_id and other.number != trial.number
         if same and other.state in (TrialState.COMPLETE, TrialState.RUNNING):
             if other.state == TrialState.COMPLETE or other.number < trial.number:
@@ -378,6 +381,7 @@ def recover(study: optuna.Study) -> None:
     """
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         if not _alive(t.user_attrs.get("worker")):
+            # as optuna.storages.fail_stale_trials does for a trial whose heartbeat stopped
             study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
     for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL, TrialState.PRUNED)):
         _retry(study, t)
@@ -397,7 +401,12 @@ def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
 
 def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callbacks=()) -> None:
     """One worker: run trials until none is left to start."""
-    objective = Objective(cfg, out, quick)
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+        os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # for fits in their own process
+    objective = Objective(study, cfg, out, quick)
     while _pending(study, cfg):
         study.optimize(objective, n_trials=1, catch=(TrialError,), callbacks=list(callbacks))
 

@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -50,6 +51,15 @@ def points(found) -> list[int]:
     return sorted(t.system_attrs["grid_id"] for t in found if t.state == TrialState.COMPLETE)
 
 
+def completed_count(out: Path) -> int:
+    """Complete trials, read with plain sqlite3 so the poll never races the sweep creating tables."""
+    try:
+        with sqlite3.connect(out / "study.db", timeout=30) as db:
+            return db.execute("SELECT COUNT(*) FROM trials WHERE state = 'COMPLETE'").fetchone()[0]
+    except sqlite3.OperationalError:  # no database or no tables yet
+        return 0
+
+
 def runs(out: Path) -> set[str]:
     return {p.name for p in (out / "runs").glob("trial_*")} if (out / "runs").exists() else set()
 
@@ -90,7 +100,7 @@ def test_a_killed_sweep_resumes_with_the_unfinished_trials_only(tmp_path):
     try:
         deadline = time.time() + 120
         while time.time() < deadline and proc.poll() is None:
-            if (out / "study.db").exists() and points(trials(out)):
+            if completed_count(out):
                 break
             time.sleep(0.2)
     finally:
