@@ -49,7 +49,7 @@ def _fmt(values: Sequence[float]) -> str:
         return "–"
     mean = sum(values) / len(values)
     std = _std(values)
-    if abs(mean) >= 1000:
+    if abs(mean) >= 1000 or all(float(v).is_integer() for v in values):
         return f"{mean:.0f}" if len(values) == 1 else f"{mean:.0f} ± {std:.0f}"
     return f"{mean:.3f}" if len(values) == 1 else f"{mean:.3f} ± {std:.3f}"
 
