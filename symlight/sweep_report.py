@@ -118,7 +118,7 @@ def _where(done: pd.DataFrame, where: Mapping[str, Any] | None) -> pd.DataFrame:
 def _panels(n: int, title: str):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.2 * cols, 7.0), 3.4 * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=10)
@@ -176,7 +176,9 @@ def plot(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Pat
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     if facets and axes[0].get_legend_handles_labels()[1]:
-        axes[0].legend(fontsize=7)
+        axes[0].legend(
+            fontsize=7, title=spec.get("hue") if kind == "bar" else group, title_fontsize=7
+        )
     fig.tight_layout()
     path = out / "plots" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
