@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 __all__ = ["completed", "plot_all", "results_table"]
 
+INTEGER = ("params", "steps")
+
 
 def completed(frame: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
     """Complete trials, one per grid point (the latest when a point ran twice)."""
@@ -43,13 +45,13 @@ def completed(frame: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
     return done
 
 
-def _fmt(values: Sequence[float]) -> str:
+def _fmt(values: Sequence[float], integer: bool = False) -> str:
     values = [v for v in values if v == v]
     if not values:
         return "–"
     mean = sum(values) / len(values)
     std = _std(values)
-    if abs(mean) >= 1000 or all(float(v).is_integer() for v in values):
+    if abs(mean) >= 1000 or integer:
         return f"{mean:.0f}" if len(values) == 1 else f"{mean:.0f} ± {std:.0f}"
     return f"{mean:.3f}" if len(values) == 1 else f"{mean:.3f} ± {std:.3f}"
 
@@ -91,7 +93,9 @@ def results_table(frame: pd.DataFrame, cfg: SweepConfig) -> str:
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for key, rows in _cells(done, cfg, axes):
             cells = [str(k) for k in key] + ([str(len(rows))] if seeds else [])
-            cells += [_fmt(rows[f"user_attrs_{m}"].astype(float).tolist()) for m in metrics]
+            cells += [
+                _fmt(rows[f"user_attrs_{m}"].astype(float).tolist(), m in INTEGER) for m in metrics
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         if seeds:
             lines += ["", f"mean ± std over the {cfg.seed_axis} axis."]
