@@ -120,7 +120,7 @@ def find_sweep_config(name: str) -> Path:
         return Path(name)
     shipped = Path(str(files("symlight.configs")))
     stem = name.removeprefix("sweeps/")
-    for candidate in (name, f"sweeps/{stem}", f"sweeps/{stem}.yaml"):
+    for candidate in (f"sweeps/{stem}", f"sweeps/{stem}.yaml"):
         if (shipped / candidate).is_file():
             return shipped / candidate
     found = sorted(p.name for p in (shipped / "sweeps").glob("*.yaml"))

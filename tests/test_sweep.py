@@ -145,4 +145,8 @@ def test_bad_sweep_configs_fail_with_one_clear_line(tmp_path):
         load_sweep(str(path))
     with pytest.raises(SystemExit, match="shipped sweeps: .*argmax_targets.yaml"):
         load_sweep("no_such_sweep")
-    assert load_sweep("argmax_targets").total == 6 * 6 * 3
+    assert load_sweep("argmax_targets").total == 6 * 4 * 3
+    assert load_sweep("sweeps/argmax_width.yaml").total == 2 * 2 * 2 * 3
+    # the bandit and anomaly sweeps are configs over their tasks' documented keys
+    assert load_sweep("bandit").objective == "val/regret@k=10,n=100"
+    assert load_sweep("anomaly.yaml").base == "anomaly.yaml" and load_sweep("anomaly").total == 15
