@@ -25,8 +25,10 @@ table of mean ± std over seeds (``<out>/results.md``) and the plots the config 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import inspect
+import io
 import json
 import math
 import os
@@ -197,7 +199,16 @@ def _run_fit(args: list[str], run: Path, timeout: float | None, in_process: bool
     result = run / "result.json"
     result.unlink(missing_ok=True)
     if in_process:
-        fit_trial(str(result), args)
+        errors = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(errors):
+                fit_trial(str(result), args)
+        except (Exception, SystemExit) as err:  # jsonargparse exits on a bad argument
+            said = " ".join(errors.getvalue().split())[-500:] or f"{type(err).__name__}: {err}"
+            (run / "fit.log").write_text(errors.getvalue())
+            raise TrialError(f"fit failed: {said}") from err
+        finally:
+            sys.stderr.write(errors.getvalue())
     else:
         code = (
             "import sys; from symlight.sweep import fit_trial; fit_trial(sys.argv[1], sys.argv[2:])"

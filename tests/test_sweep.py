@@ -150,3 +150,27 @@ def test_bad_sweep_configs_fail_with_one_clear_line(tmp_path):
     # the bandit and anomaly sweeps are configs over their tasks' documented keys
     assert load_sweep("bandit").objective == "val/regret@k=10,n=100"
     assert load_sweep("anomaly.yaml").base == "anomaly.yaml" and load_sweep("anomaly").total == 15
+
+
+def test_a_failing_fit_fails_its_trial_only_and_a_rerun_retries_it(tmp_path):
+    path, out = tmp_path / "tiny.yaml", tmp_path / "out"
+    text = TINY.format(seeds="0: {seed_everything: 0}").replace(
+        "mean: {model.init_args.net.init_args.pooling: mean}",
+        "median: {model.init_args.net.init_args.pooling: median}",
+    )
+    path.write_text(text)
+    sweep(["--config", str(path), "--quick", "--out", str(out), "--no-progress"])
+    frame = pd.read_csv(out / "trials.csv")
+    assert sorted(zip(frame["params_net"], frame["state"])) == [
+        ("max", "COMPLETE"),
+        ("median", "FAIL"),
+    ]
+    assert "median" in frame[frame["state"] == "FAIL"]["user_attrs_error"].iloc[0]
+    assert "| max | 1 |" in (out / "results.md").read_text()
+    sweep(["--config", str(path), "--quick", "--out", str(out), "--no-progress"])
+    frame = pd.read_csv(out / "trials.csv")
+    assert sorted(zip(frame["params_net"], frame["state"])) == [
+        ("max", "COMPLETE"),
+        ("median", "FAIL"),
+        ("median", "FAIL"),
+    ], "a re-run retries the failed point once, and never the finished one"
