@@ -4,6 +4,7 @@ from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
 from .base import EquivariantModule, mask_output
 from .baseline import MLPBaseline
 from .deepsets import DeepSets
+from .group_linear import GroupLinear
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
 from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
 from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce
@@ -36,6 +37,7 @@ __all__ = [
     "EquivariantModule",
     "EquivariantNetwork",
     "EquivariantSequential",
+    "GroupLinear",
     "LayerNorm",
     "LayerSpec",
     "MLPBaseline",
