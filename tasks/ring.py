@@ -108,7 +108,7 @@ class RingDataModule(SetTask):
                 raise ValueError(f"{name} must be at least {least}, got {value}")
         self.save_hyperparameters()
         self.n, self.batch_size, self.val_sets, self.seed = n, batch_size, val_sets, seed
-        self.symmetry = SetSymmetry({"x": 1}, 1, group=dihedral(n))
+        self.symmetry = SetSymmetry({"x": 1}, out_order=1, group=dihedral(n))
         self.element_shape = (1,)
         self.out_channels = 1
         self._train = _FreshRings(self, batches_per_epoch)
