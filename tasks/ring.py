@@ -72,7 +72,9 @@ class _FreshRings(IterableDataset):
 
 
 class RingDataModule(SetTask):
-    """Values on a ring of ``n`` positions; per position, is it a local maximum?
+    """Values on a ring of ``n`` positions, and which of them are local maxima.
+
+    A local maximum is larger than both of its neighbours on the ring.
 
     Symmetry: the dihedral group D_n of the positions (rotations and reflections of the ring):
     they move the per-position targets with the values. Not S_n: exchanging two positions that
