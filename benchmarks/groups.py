@@ -2,8 +2,8 @@
 
 (a) Local maxima on a ring of 16 values (``configs/ring.yaml``, dihedral symmetry D_16). The shipped
     config trains a D_16-equivariant network (``GroupLinear`` layers); the same command with
-    ``--model.init_args.net models/network.yaml`` trains an S_n-equivariant set network (pairwise
-    comparisons included). Both run as a user would (the CLI, a fresh process each), and the last
+    ``--model.init_args.net models/pairwise.yaml`` trains an S_n-equivariant set network that
+    compares every pair of elements (``PairwiseNet``). Both run as a user would (the CLI, a fresh process each), and the last
     validation accuracies are read from TensorBoard. The best any S_n-equivariant predictor can do
     is printed beside them: it knows each value's rank in the set but not its neighbours.
 
@@ -18,7 +18,7 @@
     Both run on one BLAS thread (``--threads``), so that other load on the machine does not turn
     into threads waiting on each other.
 
-    python benchmarks/groups.py [--skip-training] [--max-n 20] [--limit 60]
+    python benchmarks/groups.py [--skip-training] [--skip-timings] [--max-n 20] [--limit 60]
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -170,24 +171,27 @@ def set_network_ceiling(n: int) -> float:
 def training(n: int = 16) -> list[str]:
     runs = {
         f"D_{n}-equivariant (GroupLinear, ring.yaml)": [],
-        "S_n-equivariant set network (models/network.yaml)": [
+        "S_n-equivariant set network (PairwiseNet, models/pairwise.yaml)": [
             "--model.init_args.net",
-            "models/network.yaml",
+            "models/pairwise.yaml",
         ],
     }
     rows = [
-        "| network | val acc (rings solved) | val element acc | fit time (s) |",
-        "|---|---:|---:|---:|",
+        "| network | val acc (rings solved) | val element acc | fit wall time (s) | fit CPU time (s) |",
+        "|---|---:|---:|---:|---:|",
     ]
     for label, extra in runs.items():
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         seconds, workdir = fit(["--config", "ring.yaml", *extra])
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
         run = sorted((workdir / "lightning_logs").glob("*/version_*"))[-1]
         values = scalars(run)
         acc, element = values["val/acc"][-1], values["val/element_acc"][-1]
-        rows.append(f"| {label} | {acc:.3f} | {element:.3f} | {seconds:.0f} |")
+        rows.append(f"| {label} | {acc:.3f} | {element:.3f} | {seconds:.0f} | {cpu:.0f} |")
         print(rows[-1], flush=True)
     rows.append(
-        f"| best possible S_n-equivariant predictor (exact) | - | {set_network_ceiling(n):.3f} | - |"
+        f"| best possible S_n-equivariant predictor (exact) | - | {set_network_ceiling(n):.3f} | - | - |"
     )
     return rows
 
@@ -196,6 +200,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--one", nargs=3, metavar=("METHOD", "GROUP", "N"), help=argparse.SUPPRESS)
     parser.add_argument("--skip-training", action="store_true")
+    parser.add_argument("--skip-timings", action="store_true")
     parser.add_argument("--max-n", type=int, default=20)
     parser.add_argument("--limit", type=float, default=60.0, help="seconds per basis")
     parser.add_argument("--max-gb", type=float, default=8.0, help="memory cap of the SVD")
@@ -207,7 +212,8 @@ def main() -> None:
         return
     print(f"# {date.today()}, {machine()}", flush=True)
     lines = [] if args.skip_training else [*training(), ""]
-    lines += timings(args.max_n, args.limit, args.max_gb, args.threads)
+    if not args.skip_timings:
+        lines += timings(args.max_n, args.limit, args.max_gb, args.threads)
     print("\n".join(lines))
 
 
