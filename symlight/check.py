@@ -317,11 +317,12 @@ def _group_elements(
     device: torch.device,
 ) -> list[tuple[str, Tensor]]:
     """The generators of a declared group, then ``num_samples`` random elements (one per set)."""
-    if n != group.degree or (mask is not None and not bool(mask.all())):
+    padded = mask is not None and not bool(mask.all())
+    if n != group.degree or padded:
         raise ValueError(
             f"the task's group {group} permutes exactly {group.degree} positions, but the batch "
-            f"has sets of {n} with padding {mask is not None and not bool(mask.all())}: "
-            "every set must have exactly that many real elements"
+            f"has sets of {n}{' with padding' if padded else ''}: every set must have exactly "
+            f"{group.degree} real elements"
         )
     elements = [
         (f"generator {i + 1}", g.to(device).expand(size, n).clone())
