@@ -1,5 +1,6 @@
 import itertools
 import math
+from functools import partial
 
 import lightning as L
 import pytest
@@ -354,7 +355,7 @@ def validate(group, symmetry_group):
     task = RingDataModule(n=6, batch_size=8, batches_per_epoch=1, val_sets=16)
     task.symmetry = SetSymmetry(out_order=1, group=symmetry_group)
     model = SymmetricModule(
-        lambda i, o, k: EquivariantNetwork(i, o, k, layers=RING_LAYERS, group=group),
+        partial(EquivariantNetwork, layers=RING_LAYERS, group=group),
         element_shape=task.element_shape,
         out_channels=task.out_channels,
         out_order=task.out_order,
