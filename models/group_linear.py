@@ -98,7 +98,7 @@ class GroupLinear(EquivariantModule):
             raise ValueError(
                 f"{type(self).__name__}({self.group}): expected input (batch, "
                 f"{', '.join(map(str, expected))}), got {tuple(x.shape)}; the group permutes "
-                f"exactly {n} positions"
+                f"exactly {n} positions: give the network the task's group"
             )
         if mask is not None and (mask.shape[-1] != n or not bool(mask.all())):
             raise ValueError(

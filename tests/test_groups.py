@@ -33,6 +33,8 @@ from symlight.symmetry import SetSymmetry, inverse, permute
 from symlight.tasks import RingDataModule
 from symlight.tasks.ring import local_maxima
 
+from conftest import run_cli, scalars
+
 ORDERS = list(itertools.product(range(3), repeat=2))
 
 # -- orbit counts ---------------------------------------------------------------------------------
@@ -416,3 +418,20 @@ def test_ring_training_batches_are_reproducible():
     assert torch.equal(first["x"], again["x"])
     with pytest.raises(ValueError, match="n must be at least 3"):
         RingDataModule(n=2)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_ring_config_learns_and_a_set_network_cannot(tmp_path):
+    accuracy = {}
+    for name, extra in (("ring", []), ("set", ["--model.init_args.net", "models/pairwise.yaml"])):
+        workdir = tmp_path / name
+        workdir.mkdir()
+        args = ["fit", "--config", "ring.yaml", "--trainer.enable_progress_bar=false", *extra]
+        result = run_cli(args, cwd=workdir, timeout=1100)
+        assert result.returncode == 0, result.stderr[-3000:]
+        run = sorted((workdir / "lightning_logs").glob("*/version_*"))[-1]
+        values = scalars(run)
+        accuracy[name] = values["val/acc"][-1]
+        assert max(values["equivariance/max_rel_error"]) < 1e-4
+    assert accuracy["ring"] > 0.8 and accuracy["set"] < 0.1, accuracy
