@@ -1,4 +1,4 @@
-"""EquivarianceCheck: how far the model is from the task's S_n symmetry, at every validation."""
+"""EquivarianceCheck: how far the model is from the task's symmetry, at every validation."""
 
 from __future__ import annotations
 
@@ -30,13 +30,14 @@ _SEED_STRIDE = 1_000_003
 
 
 class EquivarianceCheck(Callback):
-    """Measures, during validation, how far the model is from the task's S_n symmetry.
+    """Measures, during validation, how far the model is from the task's symmetry (S_n, or the
+    group the task's ``SetSymmetry`` names).
 
     The symmetry checked is the one the task declares (``trainer.datamodule.symmetry``, a
     :class:`~symlight.symmetry.SetSymmetry`): ``f(P·batch) = P·f(batch)`` for every permutation
     ``P`` of each set, with ``P`` acting on the inputs and on the output by their orders. At the
     validation batches it selects, it runs :func:`symlight.check.equivariance_error` on the
-    batch (the two generators of S_n plus ``num_samples`` random permutations), in the dtype and
+    batch (the generators of the group plus ``num_samples`` random elements), in the dtype and
     precision context the model validates in, and at the end of each validation run logs
 
     - ``equivariance/max_abs_error``: ``max |f(P·x) - P·f(x)|`` over the checked batches;

@@ -5,6 +5,7 @@ from .base import EquivariantModule, mask_output
 from .baseline import MLPBaseline
 from .deepsets import DeepSets
 from .encoded import EncodedSet, EncoderFactory
+from .group_linear import GroupLinear
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
 from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
 from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce
@@ -39,6 +40,7 @@ __all__ = [
     "EquivariantModule",
     "EquivariantNetwork",
     "EquivariantSequential",
+    "GroupLinear",
     "LayerNorm",
     "LayerSpec",
     "MLPBaseline",

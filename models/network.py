@@ -11,7 +11,16 @@ A spec is a list of dicts, one per layer, readable from YAML::
       - {layer: reduce, reduce: max}             # 2 -> 1
 
 Channels and orders flow from one layer to the next; ``channels`` (output channels) defaults to
-the input's, ``order`` (output order, ``linear`` only) to the input's.
+the input's, ``order`` (output order, ``linear`` and ``group_linear``) to the input's.
+
+For a symmetry other than S_n, give the network a ``group`` (``"dihedral(16)"``, see
+:mod:`symlight.groups`): ``group_linear`` layers use it, and so does the head::
+
+    group: dihedral(16)
+    layers:
+      - {layer: group_linear, order: 2, channels: 16}   # 1 -> 2, one weight per orbit of D_16
+      - {layer: activation}
+      - {layer: group_linear, order: 1, channels: 16}   # 2 -> 1
 """
 
 from __future__ import annotations
@@ -23,8 +32,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from symlight.groups import PermutationGroup, parse_group
+
 from .attention import ISAB, PMA, SAB
 from .base import EquivariantModule
+from .group_linear import GroupLinear
 from .linear import EquivariantLinear
 from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
@@ -89,6 +101,26 @@ def _linear(
     out_order = in_order if order is None else order
     return EquivariantLinear(
         in_order, out_order, in_channels, channels or in_channels, pooling, bias
+    )
+
+
+def _group_linear(
+    in_order: int,
+    in_channels: int,
+    *,
+    group: PermutationGroup | str | None = None,
+    order: int | None = None,
+    channels: int | None = None,
+    bias: bool = True,
+    normalize: bool = True,
+) -> EquivariantModule:
+    if group is None:
+        raise ValueError(
+            "group_linear needs a group: give the network one (group: dihedral(16)) or the layer"
+        )
+    out_order = in_order if order is None else order
+    return GroupLinear(
+        group, in_order, out_order, in_channels, channels or in_channels, bias, normalize
     )
 
 
@@ -184,6 +216,7 @@ def _pma(
 
 LAYERS: dict[str, Callable[..., EquivariantModule]] = {
     "linear": _linear,
+    "group_linear": _group_linear,
     "activation": _activation,
     "mlp": _mlp,
     "layer_norm": _layer_norm,
@@ -196,18 +229,25 @@ LAYERS: dict[str, Callable[..., EquivariantModule]] = {
     "pma": _pma,
 }
 """Layer names usable in a spec. Each builder takes the order and channels of its input, then the
-spec's options: ``channels`` (output channels, default: the input's), ``order`` (``linear`` only:
-output order, default: the input's) and the options of the layer class."""
+spec's options: ``channels`` (output channels, default: the input's), ``order`` (``linear`` and
+``group_linear``: output order, default: the input's) and the options of the layer class. A
+network's ``group`` is passed to every builder that takes a ``group`` option the spec leaves out."""
 
 
-def build_layer(spec: LayerSpec, order: int, channels: int) -> EquivariantModule:
-    """Build one layer from its spec, given the order and channels of its input."""
+def build_layer(
+    spec: LayerSpec, order: int, channels: int, group: PermutationGroup | None = None
+) -> EquivariantModule:
+    """Build one layer from its spec, given the order and channels of its input (and the
+    network's group, for the layers that take one).
+    """
     options = dict(spec)
     name = options.pop("layer", None)
     if name not in LAYERS:
         raise ValueError(f"unknown layer {name!r}; available: {', '.join(LAYERS)}")
     builder = LAYERS[name]
     allowed = list(inspect.signature(builder).parameters)[2:]
+    if group is not None and "group" in allowed:
+        options.setdefault("group", group)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
@@ -226,13 +266,17 @@ DEFAULT_LAYERS: list[LayerSpec] = [
 
 
 class EquivariantNetwork(EquivariantSequential):
-    """A network built from a list of layer specs, equivariant to S_n because each layer is.
+    """A network built from a list of layer specs, equivariant to S_n because each layer is, or,
+    with a ``group``, to that group of the positions (every layer is equivariant to it).
 
     ``layers`` is read in order: each spec is built for the order and channels its input has, and
     the orders are checked when the network is built (a mismatch is a ValueError naming the two
     positions, layers and orders). A final ``EquivariantLinear`` head maps to ``out_order`` with
     ``out_channels`` (``head_pooling`` for its pooling); with ``head=False`` the last layer must
-    already return ``out_order`` and ``out_channels``.
+    already return ``out_order`` and ``out_channels``. With ``group`` (a
+    :class:`~symlight.groups.PermutationGroup` or an expression such as ``"dihedral(16)"``), the
+    ``group_linear`` layers use it and the head is a :class:`GroupLinear`; sets then have exactly
+    the group's ``N`` elements.
     x: ``(B, n, in_channels)`` (``in_order`` 1) -> ``(B, [n, [n,]] out_channels)``.
     """
 
@@ -245,13 +289,15 @@ class EquivariantNetwork(EquivariantSequential):
         in_order: int = 1,
         head: bool = True,
         head_pooling: Pooling = "mean",
+        group: PermutationGroup | str | None = None,
     ) -> None:
+        resolved = None if group is None else parse_group(group)
         specs = [dict(s) for s in (DEFAULT_LAYERS if layers is None else layers)]
         modules: list[EquivariantModule] = []
         order, channels = in_order, in_channels
         for pos, spec in enumerate(specs):
             try:
-                module = build_layer(spec, order, channels)
+                module = build_layer(spec, order, channels, resolved)
             except (TypeError, ValueError) as error:
                 raise ValueError(f"layer {pos} ({spec}): {error}") from error
             if pos == 0 and module.in_order != in_order:
@@ -262,7 +308,9 @@ class EquivariantNetwork(EquivariantSequential):
             modules.append(module)
             order = int(module.out_order)
             channels = getattr(module, "out_channels", channels)
-        if head:
+        if head and resolved is not None:
+            modules.append(GroupLinear(resolved, order, out_order, channels, out_channels))
+        elif head:
             modules.append(
                 EquivariantLinear(order, out_order, channels, out_channels, head_pooling)
             )
@@ -274,3 +322,4 @@ class EquivariantNetwork(EquivariantSequential):
                 f"of order {out_order}"
             )
         self.specs = specs
+        self.group = resolved

@@ -8,7 +8,9 @@ inverse permutation and compares them with the outputs of the unpermuted batch.
 The group elements always include the two generators of S_n (the transposition of the first two
 real elements and the cycle over all real elements), followed by ``num_samples`` uniformly random
 permutations. A map that commutes with both generators commutes with the whole group, so a
-violation cannot hide from the check behind an unlucky sample.
+violation cannot hide from the check behind an unlucky sample. When the symmetry names another
+group (``SetSymmetry(group=dihedral(16))``, see :mod:`symlight.groups`), its generators and
+uniformly random elements of it are used instead.
 
 Two layers, as in e3nn: :func:`equivariance_error` *measures* and returns numbers (an
 :class:`EquivarianceResult`); :func:`assert_equivariant` *asserts*, with a tolerance that defaults
@@ -34,6 +36,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from symlight.groups import PermutationGroup
 from symlight.models.base import EquivariantModule
 from symlight.symmetry import (
     SetSymmetry,
@@ -294,10 +297,39 @@ def _elements(
 ) -> list[tuple[str, Tensor]]:
     size, n = _set_size(batch, symmetry)
     mask = batch.get("mask")
+    if symmetry.group is not None:
+        return _group_elements(symmetry.group, size, n, mask, num_samples, generator, device)
     swap, cycle = generators(size, n, mask=mask, device=device)
     elements = [("transposition", swap), ("cycle", cycle)]
     for i in range(num_samples):
         perm = random_permutation(size, n, mask=mask, generator=generator, device=device)
+        elements.append((f"random {i + 1}", perm))
+    return elements
+
+
+def _group_elements(
+    group: PermutationGroup,
+    size: int,
+    n: int,
+    mask: Tensor | None,
+    num_samples: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> list[tuple[str, Tensor]]:
+    """The generators of a declared group, then ``num_samples`` random elements (one per set)."""
+    padded = mask is not None and not bool(mask.all())
+    if n != group.degree or padded:
+        raise ValueError(
+            f"the task's group {group} permutes exactly {group.degree} positions, but the batch "
+            f"has sets of {n}{' with padding' if padded else ''}: every set must have exactly "
+            f"{group.degree} real elements"
+        )
+    elements = [
+        (f"generator {i + 1}", g.to(device).expand(size, n).clone())
+        for i, g in enumerate(group.generators)
+    ]
+    for i in range(num_samples):
+        perm = group.random_elements(size, generator).to(device)
         elements.append((f"random {i + 1}", perm))
     return elements
 
@@ -332,8 +364,9 @@ def equivariance_error(
             with the same permutation (several inputs sharing one set axis stay aligned). Padded
             elements (``mask`` False) stay in place, so the batch stays padded the same way.
         symmetry: which inputs permute, and the order of the output.
-        num_samples: random permutations on top of the two generators of S_n (which are always
-            included): ``3 + num_samples`` forward passes in all.
+        num_samples: random permutations on top of the generators of the group (S_n unless
+            ``symmetry.group`` names another; they are always included): ``3 + num_samples``
+            forward passes in all for S_n.
         generator: draws the random permutations and the dropout seed; a fresh one seeded with 0
             when omitted. The global RNG state is never touched.
         train: run in training mode (True), eval mode (False), or the model's mode (None). The

@@ -3,6 +3,7 @@
     python -m symlight fit --config argmax.yaml
     python -m symlight fit --config argmax.yaml --ckpt_path last      # resume the latest run
     python -m symlight tasks                                          # list the installed tasks
+    python -m symlight sweep --config sweeps/argmax_targets.yaml      # an Optuna study of fits
 
 A config name that is not a file in the working directory is looked up among the configs shipped
 with symlight (``--config argmax.yaml``, ``--model.init_args.net models/pairwise.yaml``), so the
@@ -168,6 +169,11 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
     argv = list(sys.argv[1:] if args is None else args)
     if argv and argv[0] == "tasks":
         _list_tasks()
+        return None
+    if argv and argv[0] == "sweep":
+        from symlight.sweep import main as sweep
+
+        sweep(argv[1:])
         return None
     discover_tasks()
     argv = _resolve_last_checkpoint(_resolve_config_args(argv))

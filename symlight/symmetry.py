@@ -26,6 +26,8 @@ from enum import IntEnum
 import torch
 from torch import Tensor
 
+from symlight.groups import PermutationGroup, parse_group
+
 __all__ = [
     "Order",
     "SetSymmetry",
@@ -64,12 +66,18 @@ class SetSymmetry:
     ``inputs`` maps each batch key that permutes to its order (the permuted axes start at dim 1);
     ``out_order`` is the order of the model output (0: invariant, 1: per element, 2: per pair).
     The key ``mask`` (``(B, n)`` bool, True for real elements) always permutes with order 1.
+    ``group`` is the group that permutes the set axis: None for S_n of any set size, or a
+    :class:`~symlight.groups.PermutationGroup` of ``N`` positions (or an expression such as
+    ``"dihedral(16)"``), in which case every set has exactly ``N`` elements.
     """
 
     inputs: Mapping[str, int] = field(default_factory=lambda: {"x": 1})
     out_order: int = 1
+    group: PermutationGroup | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.group, str):
+            object.__setattr__(self, "group", parse_group(self.group))
         for key, order in self.inputs.items():
             if check_order(order) == Order.INVARIANT:
                 raise ValueError(f"input {key!r} has order 0: invariant inputs need not be listed")

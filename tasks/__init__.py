@@ -3,5 +3,6 @@
 from . import bandit
 from .argmax import ArgmaxDataModule
 from .base import MetricArgs, SetTask, batch_loader
+from .ring import RingDataModule
 
-__all__ = ["ArgmaxDataModule", "MetricArgs", "SetTask", "bandit", "batch_loader"]
+__all__ = ["ArgmaxDataModule", "MetricArgs", "RingDataModule", "SetTask", "bandit", "batch_loader"]

@@ -130,6 +130,19 @@ def test_means_follow_the_prior(prior, a, b):
         assert torch.allclose(q, torch.linspace(0.1, 0.9, 9, dtype=torch.float64), atol=0.01)
 
 
+def test_reward_streams_look_independent():
+    """The counter-based stream: no correlation between neighbouring seeds or successive pulls."""
+    n, steps = 1024, 400
+    env = BernoulliBanditVectorEnv(n, k=2, horizon=steps)
+    env.reset(seed=0, options={"means": torch.full((n, 2), 0.5)})
+    rewards = torch.stack([env.step(torch.zeros(n, dtype=torch.long))[1] for _ in range(steps)], 1)
+    x = (rewards.double() - 0.5) * 2  # +-1, variance 1
+    se = 1 / (n * steps) ** 0.5
+    assert abs(float(x.mean())) < 4 * se
+    assert abs(float((x[1:] * x[:-1]).mean())) < 4 * se  # instance i and i + 1 (seeds s, s + 1)
+    assert abs(float((x[:, 1:] * x[:, :-1]).mean())) < 4 * se  # pull t and t + 1
+
+
 def test_bad_input_errors():
     for kwargs, match in [
         ({"k": 0}, "k=0"),
@@ -164,13 +177,16 @@ def test_bad_input_errors():
 
 
 # -- the batched environment ---------------------------------------------------------------------
-def test_batched_and_single_env_agree_on_the_same_seeds():
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_batched_and_single_env_agree_on_the_same_seeds(mode):
     """Instance i of the vector env seeded s plays the single env seeded s + i, autoresets
-    included: compared with gymnasium's SyncVectorEnv over the single env (NEXT_STEP too)."""
+    included: compared with gymnasium's SyncVectorEnv over the single env, in the same mode."""
     n, k, horizon = 6, 4, 7
-    ours = BernoulliBanditVectorEnv(n, k=k, horizon=horizon)
-    sync = SyncVectorEnv([lambda: BernoulliBanditEnv(k=k, horizon=horizon) for _ in range(n)])
-    assert ours.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"]
+    ours = BernoulliBanditVectorEnv(n, k=k, horizon=horizon, autoreset_mode=mode)
+    sync = SyncVectorEnv(
+        [lambda: BernoulliBanditEnv(k=k, horizon=horizon) for _ in range(n)], autoreset_mode=mode
+    )
+    assert ours.metadata["autoreset_mode"] == sync.metadata["autoreset_mode"] == mode
     o1, i1 = ours.reset(seed=11)
     o2, i2 = sync.reset(seed=11)
     np.testing.assert_array_equal(i1["means"].numpy(), i2["means"])
@@ -186,8 +202,30 @@ def test_batched_and_single_env_agree_on_the_same_seeds():
         np.testing.assert_array_equal(te1.numpy(), te2)
         np.testing.assert_array_equal(tr1.numpy(), tr2)
         np.testing.assert_array_equal(i1["means"].numpy(), i2["means"])
+        if mode == AutoresetMode.SAME_STEP and tr2.any():
+            np.testing.assert_array_equal(i1["_final_obs"].numpy(), i2["_final_obs"])
+            for j in np.flatnonzero(tr2):
+                for key in ("pulls", "successes", "steps_left"):
+                    np.testing.assert_array_equal(i1["final_obs"][key][j], i2["final_obs"][j][key])
+                np.testing.assert_array_equal(
+                    i1["final_info"]["means"][j].numpy(), i2["final_info"]["means"][j]
+                )
         truncations += int(tr1.sum())
     assert truncations == 3 * n
+
+
+def test_vector_env_autoreset_disabled():
+    env = BernoulliBanditVectorEnv(3, k=2, horizon=2, autoreset_mode="Disabled")
+    env.reset(seed=0)
+    for _ in range(2):
+        *_, truncated, _ = env.step(torch.zeros(3, dtype=torch.long))
+    assert truncated.all()
+    with pytest.raises(RuntimeError, match="instance 0 is truncated and autoreset is disabled"):
+        env.step(torch.zeros(3, dtype=torch.long))
+    obs, _ = env.reset(options={"reset_mask": np.array([True, True, True])})
+    assert (obs["steps_left"] == 2).all()
+    with pytest.raises(ValueError, match="autoreset_mode='x'"):
+        BernoulliBanditVectorEnv(3, autoreset_mode="x")
 
 
 def test_vector_env_seeds_and_types():
@@ -283,6 +321,18 @@ def test_classic_policies_total_reward_in_known_ranges(name):
     torch.testing.assert_close(res["pseudo_regret"].sum(1), pseudo_regret(means, res["actions"]))
 
 
+def test_gamma_sampler_of_thompson_sampling():
+    from symlight.tasks.bandit.policies import _standard_gamma
+
+    alpha = torch.tensor([1.0, 2.0, 7.0, 40.0], dtype=torch.float64).repeat(40000, 1)
+    x = _standard_gamma(alpha, torch.Generator().manual_seed(0))
+    se = (alpha[0] / 40000) ** 0.5  # Gamma(a, 1): mean a, variance a
+    assert ((x.mean(0) - alpha[0]).abs() < 4 * se).all()
+    assert ((x.var(0) / alpha[0] - 1).abs() < 0.05).all()
+    y = _standard_gamma(alpha[:5], torch.Generator().manual_seed(0))
+    assert torch.equal(y, _standard_gamma(alpha[:5], torch.Generator().manual_seed(0)))
+
+
 def test_rollout_shapes_and_reproducibility():
     means = fixed_means(64, 3)
     a = rollout(ThompsonPolicy(), means, 12, generator=torch.Generator().manual_seed(5))
@@ -355,7 +405,18 @@ def test_dp_matches_brute_force(k, n):
 
 @pytest.mark.parametrize(("k", "n"), [(3, 9), (4, 7), (6, 5)])
 def test_dense_and_multiset_programs_agree(k, n):
-    assert DenseDP(k, n).value == pytest.approx(MultisetDP(k, n).value, abs=1e-10)
+    dense, multiset = DenseDP(k, n), MultisetDP(k, n)
+    assert dense.value == pytest.approx(multiset.value, abs=1e-10)
+    # Action values of random states with pulls left (repeated states included).
+    g = torch.Generator().manual_seed(k)
+    arms = torch.randint(k, (200, n - 1), generator=g)
+    wins = torch.rand(200, n - 1, generator=g) < 0.5
+    pulls_made = torch.randint(n, (200, 1), generator=g) > torch.arange(n - 1)
+    s = torch.zeros(200, k, dtype=torch.long).scatter_add(1, arms, (wins & pulls_made).long())
+    f = torch.zeros(200, k, dtype=torch.long).scatter_add(1, arms, (~wins & pulls_made).long())
+    torch.testing.assert_close(
+        multiset.action_values(s, f), dense.action_values(s, f), rtol=0, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize(

@@ -227,22 +227,26 @@ class MultisetDP(BayesOptimalDP):
         return out
 
     def action_values(self, successes: Tensor, failures: Tensor) -> Tensor:
-        s_np, f_np = successes.cpu().numpy(), failures.cpu().numpy()
-        q = np.empty(s_np.shape, dtype=np.float64)
-        for b in range(len(s_np)):
-            touched = np.flatnonzero(s_np[b] + f_np[b])
-            pairs = list(zip(s_np[b, touched].tolist(), f_np[b, touched].tolist()))
-            state = tuple(sorted(pairs))
-            cv = self._q_cache.get(state)
-            if cv is None:
-                cv = self._class_values(state)
-                if not cv:
+        # Code each arm as 1 + s * (horizon + 1) + f (0: untouched); a row sorted is its state.
+        # Only the distinct states of the batch are looked up in Python.
+        base = self.horizon + 1
+        pulled = (successes + failures) > 0
+        codes = torch.where(pulled, 1 + successes * base + failures, 0).cpu()
+        states, inverse = torch.unique(
+            codes.sort(dim=1, descending=True).values, dim=0, return_inverse=True
+        )
+        table = torch.zeros(len(states), 1 + base * base, dtype=torch.float64)
+        for row, state_codes in enumerate(states.tolist()):
+            state = tuple(sorted(divmod(c - 1, base) for c in state_codes if c > 0))
+            values = self._q_cache.get(state)
+            if values is None:
+                values = self._class_values(state)
+                if not values:
                     raise ValueError(f"no pulls left: the program is for horizon={self.horizon}")
-                self._q_cache[state] = cv
-            if len(touched) < self.k:
-                q[b] = cv[(0, 0)]
-            q[b, touched] = [cv[pair] for pair in pairs]
-        return torch.from_numpy(q).to(successes.device)
+                self._q_cache[state] = values
+            for (s, f), q in values.items():
+                table[row, 0 if (s, f) == (0, 0) else 1 + s * base + f] = q
+        return table[inverse[:, None], codes].to(successes.device)
 
 
 def _replace(state: State, old: tuple[int, int], new: tuple[int, int]) -> State:

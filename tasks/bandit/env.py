@@ -165,10 +165,20 @@ class BernoulliBanditVectorEnv(VectorEnv):
     ``info["means"]`` is (N, k) float64, the means of the episode each instance is playing now.
     Actions are an (N,) integer tensor or array. The returned tensors are never modified later.
 
-    Autoreset follows gymnasium's ``AutoresetMode.NEXT_STEP`` (``metadata["autoreset_mode"]``):
-    the step after an instance is truncated ignores its action and returns its first observation
-    of a new episode, with reward 0 and both flags False. With one horizon for all instances and
-    a common reset, all instances truncate on the same step.
+    Autoreset (``autoreset_mode``, also in ``metadata["autoreset_mode"]``), as gymnasium's
+    ``AutoresetMode``:
+
+    - ``NEXT_STEP`` (default): the step after an instance is truncated ignores its action and
+      returns its first observation of a new episode, with reward 0 and both flags False;
+    - ``SAME_STEP``: the truncating step returns its reward and flags but already the first
+      observation of the next episode; the last observation of the finished episode is in
+      ``info["final_obs"]`` (a dict of (N, ...) tensors, valid where ``info["_final_obs"]``) and
+      its means in ``info["final_info"]["means"]``;
+    - ``DISABLED``: stepping a truncated instance raises; reset it with
+      ``reset(options={"reset_mask": m})``.
+
+    With one horizon for all instances and a common reset, all instances truncate on the same
+    step.
 
     Seeding as ``SyncVectorEnv``: ``reset(seed=s)`` seeds instance ``i`` with ``s + i`` and
     then instance ``i`` plays exactly the episodes of ``BernoulliBanditEnv`` reset with
@@ -188,7 +198,16 @@ class BernoulliBanditVectorEnv(VectorEnv):
         prior_a: float = 1.0,
         prior_b: float = 1.0,
         device: str | torch.device = "cpu",
+        autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ) -> None:
+        try:
+            self.autoreset_mode = AutoresetMode(autoreset_mode)
+        except ValueError:
+            choices = ", ".join(m.value for m in AutoresetMode)
+            raise ValueError(
+                f"autoreset_mode={autoreset_mode!r}: choose one of {choices}"
+            ) from None
+        self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r}: must be an integer >= 1")
         _check_args(k, horizon, prior, prior_a, prior_b)
@@ -287,8 +306,13 @@ class BernoulliBanditVectorEnv(VectorEnv):
         a = self._check_actions(actions)
         resetting = self._autoreset
         if bool(resetting.any()):
-            self._episode = torch.where(resetting, (self._episode + 1) & _rng.MASK32, self._episode)
-            self._new_episodes(resetting)
+            if self.autoreset_mode == AutoresetMode.DISABLED:
+                i = int(resetting.nonzero()[0, 0])
+                raise RuntimeError(
+                    f"instance {i} is truncated and autoreset is disabled: reset it with "
+                    "reset(options={'reset_mask': mask}) before stepping it"
+                )
+            self._next_episodes(resetting)
         active = ~resetting
         u = _rng.stream(self._reward_key, self._t)
         success = (u < self._thr.gather(1, a[:, None]).squeeze(1)) & active
@@ -296,9 +320,22 @@ class BernoulliBanditVectorEnv(VectorEnv):
         self._successes = self._successes.scatter_add(1, a[:, None], success.long()[:, None])
         self._t = self._t + active.long()
         truncated = active & (self._t >= self.horizon)
-        self._autoreset = truncated
         terminated = torch.zeros_like(truncated)
-        return self._obs(), success.float(), terminated, truncated, {"means": self._means}
+        info: dict[str, Any] = {}
+        if self.autoreset_mode == AutoresetMode.SAME_STEP:
+            if bool(truncated.any()):
+                info["final_obs"], info["_final_obs"] = self._obs(), truncated
+                info["final_info"] = {"means": self._means, "_means": truncated}
+                info["_final_info"] = truncated
+                self._next_episodes(truncated)
+        else:
+            self._autoreset = truncated
+        info["means"] = self._means
+        return self._obs(), success.float(), terminated, truncated, info
+
+    def _next_episodes(self, mask: Tensor) -> None:
+        self._episode = torch.where(mask, (self._episode + 1) & _rng.MASK32, self._episode)
+        self._new_episodes(mask)
 
     def _check_actions(self, actions: Tensor | np.ndarray | Sequence[int]) -> Tensor:
         a = torch.as_tensor(actions, device=self.device)

@@ -51,7 +51,8 @@ def rollout(
     int64 (``horizon - t``), as the batched environment gives them, and is called as
     ``policy(obs, generator=generator)``; it returns (B,) arm indices. The reward of arm ``a`` is
     ``rand() < means[b, a]`` with ``rand`` drawn from ``generator`` (on ``means.device``), so a
-    seeded generator makes the rollout reproducible. Runs under ``torch.no_grad()``.
+    seeded generator makes the rollout reproducible. Runs under ``torch.no_grad()``; the
+    observation tensors passed to the policy are never modified afterwards, so it may keep them.
 
     Returns a dict of tensors on ``means.device``:
 
@@ -74,9 +75,9 @@ def rollout(
     rewards = torch.empty(b, horizon, dtype=dtype, device=device)
     actions = torch.empty(b, horizon, dtype=torch.int64, device=device)
     chosen_means = torch.empty(b, horizon, dtype=dtype, device=device)
-    steps_left = torch.empty(b, dtype=torch.int64, device=device)
     for t in range(horizon):
-        obs = {"pulls": pulls, "successes": successes, "steps_left": steps_left.fill_(horizon - t)}
+        steps_left = torch.full((b,), horizon - t, dtype=torch.int64, device=device)
+        obs = {"pulls": pulls, "successes": successes, "steps_left": steps_left}
         a = policy(obs, generator=generator)
         _check_action(a, b, k, t)
         p = means.gather(1, a[:, None])
