@@ -55,7 +55,9 @@ __all__ = [
     "assert_equivariant",
     "default_tolerance",
     "equivariance_error",
+    "find_violation",
     "locate_violation",
+    "tolerances",
 ]
 
 Forward = Callable[[nn.Module, Mapping[str, Tensor]], "Tensor | Mapping[str, Tensor]"]
@@ -84,6 +86,36 @@ def default_tolerance(dtype: torch.dtype) -> float:
             f"{', '.join(str(d) for d in TOLERANCES)} (or pass atol and rtol)"
         )
     return TOLERANCES[dtype]
+
+
+def tolerances(
+    dtype: torch.dtype,
+    atol: float | None = None,
+    rtol: float | None = None,
+    compute_dtype: torch.dtype | None = None,
+) -> tuple[float, float]:
+    """``(atol, rtol)`` for outputs of ``dtype``: the one place tolerances are resolved.
+
+    Each defaults to :data:`TOLERANCES` of ``dtype``, or of ``compute_dtype`` (e.g. the autocast
+    dtype under mixed precision) when that one is less precise: an output promoted to float32
+    after bfloat16 matmuls carries bfloat16 rounding errors. A dtype without a default
+    (integers) takes float32's.
+
+    >>> tolerances(torch.float64), tolerances(torch.float32, atol=0.0)
+    ((1e-09, 1e-09), (0.0, 0.0001))
+    >>> tolerances(torch.float32, compute_dtype=torch.bfloat16)
+    (0.05, 0.05)
+    """
+    dtype = _coarsest(dtype, compute_dtype)
+    tol = TOLERANCES.get(dtype, TOLERANCES[torch.float32])
+    return (tol if atol is None else atol, tol if rtol is None else rtol)
+
+
+def _coarsest(dtype: torch.dtype, other: torch.dtype | None) -> torch.dtype:
+    """The less precise of two floating dtypes."""
+    if other is None or not other.is_floating_point or not dtype.is_floating_point:
+        return dtype
+    return other if torch.finfo(other).eps > torch.finfo(dtype).eps else dtype
 
 
 @dataclass(frozen=True)
@@ -147,9 +179,7 @@ class EquivarianceResult:
         self, atol: float | None = None, rtol: float | None = None
     ) -> tuple[float, float]:
         """``(atol, rtol)``, each defaulting to the tolerance of the output dtype."""
-        atol = default_tolerance(self.dtype) if atol is None else atol
-        rtol = default_tolerance(self.dtype) if rtol is None else rtol
-        return atol, rtol
+        return tolerances(self.dtype, atol, rtol)
 
     def violations(
         self, atol: float | None = None, rtol: float | None = None
@@ -448,8 +478,8 @@ def locate_violation(
                 continue  # not a set-shaped output (e.g. a different set size)
             a = float(errors.max())
             r = a / max(float(scale), torch.finfo(torch.float32).tiny)
-            tol = default_tolerance(ref.dtype) if ref.dtype in TOLERANCES else 1e-4
-            if a > (tol if atol is None else atol) and r > (tol if rtol is None else rtol):
+            module_atol, module_rtol = tolerances(ref.dtype, atol, rtol)
+            if a > module_atol and r > module_rtol:
                 return SubmoduleError(name, types[name], orders[name], a, r)
     return None
 
@@ -479,6 +509,59 @@ def violation_message(
     )
 
 
+def find_violation(
+    model: nn.Module,
+    batch: Mapping[str, Tensor],
+    symmetry: SetSymmetry,
+    num_samples: int = 2,
+    generator: torch.Generator | None = None,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    compute_dtype: torch.dtype | None = None,
+    locate: bool = True,
+    train: bool | None = None,
+    forward: Forward | None = None,
+    output_order: int | Mapping[str, int] | None = None,
+) -> tuple[EquivarianceResult, str | None]:
+    """Measure, and on a violation locate the culprit and describe it: the path shared by
+    :func:`assert_equivariant` and the :class:`~symlight.callbacks.EquivarianceCheck` callback.
+
+    Returns the :class:`EquivarianceResult` and, when some group element exceeds the tolerances
+    (:func:`tolerances` of the output dtype and ``compute_dtype``), the message of
+    :func:`violation_message`, naming the first non-equivariant submodule unless ``locate`` is
+    False; else None.
+    """
+    result = equivariance_error(
+        model,
+        batch,
+        symmetry,
+        num_samples,
+        generator,
+        train=train,
+        forward=forward,
+        output_order=output_order,
+    )
+    atol, rtol = tolerances(result.dtype, atol, rtol, compute_dtype)
+    bad = result.violations(atol, rtol)
+    if not bad:
+        return result, None
+    culprit = None
+    if locate:
+        culprit = locate_violation(
+            model,
+            batch,
+            symmetry,
+            bad[0].perm,
+            seed=bad[0].seed,
+            atol=atol,
+            rtol=rtol,
+            train=train,
+            forward=forward,
+        )
+    return result, violation_message(result, culprit, atol, rtol)
+
+
 def assert_equivariant(
     model: nn.Module,
     batch: Mapping[str, Tensor],
@@ -498,28 +581,18 @@ def assert_equivariant(
     The message names the group element, the error, the first submodule whose output stops
     being equivariant, and a table of every measured element. Returns the result otherwise.
     """
-    result = equivariance_error(
+    result, message = find_violation(
         model,
         batch,
         symmetry,
         num_samples,
         generator,
+        atol=atol,
+        rtol=rtol,
         train=train,
         forward=forward,
         output_order=output_order,
     )
-    bad = result.violations(atol, rtol)
-    if bad:
-        culprit = locate_violation(
-            model,
-            batch,
-            symmetry,
-            bad[0].perm,
-            seed=bad[0].seed,
-            atol=atol,
-            rtol=rtol,
-            train=train,
-            forward=forward,
-        )
-        raise EquivarianceViolation(violation_message(result, culprit, atol, rtol))
+    if message is not None:
+        raise EquivarianceViolation(message)
     return result

@@ -65,6 +65,10 @@ class SymmetricModule(L.LightningModule):
         schedule: Literal["constant", "onecycle", "cosine"] = "constant",
     ) -> None:
         super().__init__()
+        if not lr > 0:
+            raise ValueError(f"lr must be a positive learning rate (e.g. 1e-3), got {lr}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.save_hyperparameters()
         self.net = net(in_features, out_features, out_order)
         if isinstance(self.net, EquivariantModule) and self.net.out_order != out_order:
@@ -99,7 +103,7 @@ class SymmetricModule(L.LightningModule):
         return self.net(batch["x"], mask=batch.get("mask"))
 
     def _shared_step(
-        self, batch: Mapping[str, Tensor], stage: Stage, dataloader_idx: int = 0
+        self, batch: Mapping[str, Tensor], stage: Stage, dataloader_idx: int = 0, log: bool = True
     ) -> Tensor:
         check_batch(batch)
         task = self.task
@@ -107,16 +111,20 @@ class SymmetricModule(L.LightningModule):
         loss = task.loss(output, batch)
         suffix = task.val_names[dataloader_idx] if stage != "train" else ""
         size = batch["x"].shape[0]
-        self.log(
-            f"{stage}/loss{suffix}",
-            loss,
-            batch_size=size,
-            add_dataloader_idx=False,
-            sync_dist=stage != "train",
-            prog_bar=stage == "train" or not suffix,
-        )
+        if log:
+            self.log(
+                f"{stage}/loss{suffix}",
+                loss,
+                batch_size=size,
+                add_dataloader_idx=False,
+                sync_dist=stage != "train",
+                prog_bar=stage == "train" or not suffix,
+            )
         for name, values in task.evaluate(output.detach(), batch).items():
             metric = self.metrics[_key(stage, name, suffix)]
+            if not log:
+                metric.update(values)  # still counts towards the epoch's value
+                continue
             metric(values)
             self.log(
                 f"{stage}/{name}{suffix}",
@@ -129,7 +137,17 @@ class SymmetricModule(L.LightningModule):
         return loss
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+        # Step values reach the logger every `log_every_n_steps` steps: calling self.log only on
+        # those steps (and on each epoch's first batch, which registers the epoch's metrics)
+        # saves most of what Lightning adds per step to a small network. Metrics still see
+        # every batch.
+        trainer = self.trainer
+        log = (
+            batch_idx == 0
+            or bool(trainer.fast_dev_run)
+            or trainer._logger_connector.should_update_logs
+        )
+        return self._shared_step(batch, "train", log=log)
 
     def validation_step(
         self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
