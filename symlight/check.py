@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from symlight.models.base import EquivariantModule
+from symlight.models.base import SetModule
 from symlight.symmetry import (
     SetSymmetry,
     check_order,
@@ -61,7 +61,7 @@ __all__ = [
 ]
 
 Forward = Callable[[nn.Module, Mapping[str, Tensor]], "Tensor | Mapping[str, Tensor]"]
-"""How to run a model on a batch dict. The default calls an :class:`EquivariantModule` as
+"""How to run a model on a batch dict. The default calls a :class:`~symlight.models.SetModule` as
 ``model(batch["x"], mask=batch["mask"])`` and any other module (a LightningModule) as
 ``model(batch)``."""
 
@@ -230,7 +230,7 @@ class EquivarianceViolation(AssertionError):
 
 def default_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor | Mapping:
     """Call a network as ``model(x, mask=mask)`` and anything else as ``model(batch)``."""
-    if isinstance(model, EquivariantModule):
+    if isinstance(model, SetModule):
         return model(batch["x"], mask=batch.get("mask"))
     return model(batch)
 
@@ -431,7 +431,7 @@ def locate_violation(
     """The first submodule whose output is not equivariant under ``perm``, or None.
 
     Records, with forward hooks, the output of every submodule that declares an ``out_order``
-    (every :class:`~symlight.models.EquivariantModule`) on the batch and on the permuted batch,
+    (every :class:`~symlight.models.SetModule`) on the batch and on the permuted batch,
     brings the latter back by the module's order and compares. Modules are visited in the order
     their forward passes finish, so an inner layer comes before the network that contains it.
     Tolerances default by the dtype of each submodule's output.

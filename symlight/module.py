@@ -10,11 +10,11 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric
 
-from symlight.models import EquivariantModule
+from symlight.models import SetModule
 
 __all__ = ["NetworkFactory", "SymmetricModule", "check_batch"]
 
-NetworkFactory = Callable[[int, int, int], EquivariantModule]
+NetworkFactory = Callable[[int, int, int], SetModule]
 """Builds a network from ``(in_channels, out_channels, out_order)``, which the task supplies."""
 
 Stage = Literal["train", "val", "test"]
@@ -71,7 +71,7 @@ class SymmetricModule(L.LightningModule):
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.save_hyperparameters()
         self.net = net(in_features, out_features, out_order)
-        if isinstance(self.net, EquivariantModule) and self.net.out_order != out_order:
+        if isinstance(self.net, SetModule) and self.net.out_order != out_order:
             raise ValueError(
                 f"{type(self.net).__name__} returns order {int(self.net.out_order)} but the task "
                 f"needs order {out_order}"
