@@ -29,7 +29,7 @@ from typing import Any
 import torch
 import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import (
     BasePredictionWriter,
     Callback,
@@ -261,8 +261,15 @@ class SymlightCLI(LightningCLI):
         for i, callback in enumerate(trainer.callbacks):
             if type(callback) is TQDMProgressBar and callback.refresh_rate == 1:
                 trainer.callbacks[i] = ProgressBar()  # the same bar, redrawn 10 times a second
-        trainer.callbacks.insert(0, _ForgetFailedRun(keep=getattr(self, "_resumed", False)))
         return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            if not getattr(self, "_resumed", False):
+                _forget_failed_run(self.trainer)
+            raise
 
     def after_fit(self) -> None:
         self._report("val")
@@ -344,22 +351,17 @@ class PredictionWriter(BasePredictionWriter):
         print(f"predictions of {count} sets written to {path}")
 
 
-class _ForgetFailedRun(Callback):
-    """Removes the run folder of a run that fails before its first training step.
+def _forget_failed_run(trainer: Trainer) -> None:
+    """Remove the run folder of a new run that failed before its first training step.
 
-    Such folders hold only ``config.yaml`` and an empty event file. The folder of a run being
-    resumed (``keep``) is never touched.
+    Such folders hold only ``config.yaml`` and an empty event file. Never called for a run being
+    resumed in its own folder.
     """
-
-    def __init__(self, keep: bool) -> None:
-        self.keep = keep
-
-    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception) -> None:
-        if self.keep or trainer.global_step > 0 or not trainer.is_global_zero:
-            return
-        folder = getattr(trainer.logger, "log_dir", None)
-        if folder and Path(folder).is_dir() and not any(Path(folder).rglob("*.ckpt")):
-            shutil.rmtree(folder, ignore_errors=True)
+    if trainer.global_step > 0 or not trainer.is_global_zero:
+        return
+    folder = getattr(trainer.logger, "log_dir", None)
+    if folder and Path(folder).is_dir() and not any(Path(folder).rglob("*.ckpt")):
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _version_of(ckpt: Path, task_dir: Path) -> int | None:
