@@ -209,6 +209,8 @@ class SymlightCLI(LightningCLI):
     its first training step leaves no run folder behind.
     """
 
+    _resumed = False  # fit continues a run in its own folder (never removed on failure)
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EquivarianceCheck, "equivariance")
@@ -267,7 +269,7 @@ class SymlightCLI(LightningCLI):
         try:
             super()._run_subcommand(subcommand)
         except BaseException:
-            if not getattr(self, "_resumed", False):
+            if not self._resumed:
                 _forget_failed_run(self.trainer)
             raise
 
