@@ -4,6 +4,7 @@ from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
 from .base import EquivariantModule, SetModule, mask_output
 from .baseline import MLPBaseline
 from .deepsets import DeepSets
+from .encoded import EncodedSet, EncoderFactory
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
 from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
 from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce
@@ -32,6 +33,8 @@ __all__ = [
     "Activation",
     "ChannelDropout",
     "DeepSets",
+    "EncodedSet",
+    "EncoderFactory",
     "EquivariantLinear",
     "EquivariantModule",
     "EquivariantNetwork",

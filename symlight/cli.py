@@ -227,7 +227,7 @@ class SymlightCLI(LightningCLI):
             parser.set_defaults({"verbose": False})
         except KeyError:
             pass
-        for source in ("in_features", "out_features", "out_order"):
+        for source in ("element_shape", "out_channels", "out_order"):
             parser.link_arguments(
                 f"data.{source}", f"model.init_args.{source}", apply_on="instantiate"
             )
@@ -306,8 +306,8 @@ def metrics_table(metrics: Mapping[str, float]) -> str:
     """Metrics as a table: one row per name, one column per evaluation set (``@n=100``, ...).
 
     >>> print(metrics_table({"val/acc": 1.0, "val/acc@n=100": 0.5, "val/loss": 0.25}))
-    metric    main   @n=100
-    val/acc   1      0.5
+    metric    main  @n=100
+    val/acc   1     0.5
     val/loss  0.25
     """
     rows: dict[str, dict[str, float]] = {}

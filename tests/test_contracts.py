@@ -30,7 +30,7 @@ def test_the_mlp_baseline_is_a_set_module_without_the_equivariant_contract():
         assert issubclass(cls, EquivariantModule)
     # The check still runs it as a network and finds it out.
     batch = {"x": torch.randn(3, 6, 2, dtype=torch.float64), "mask": torch.ones(3, 6, dtype=bool)}
-    result, message = find_violation(net.double(), batch, SetSymmetry({"x": 1}, output_order=1))
+    result, message = find_violation(net.double(), batch, SetSymmetry({"x": 1}, out_order=1))
     assert message is not None and "MLPBaseline" in message
     assert result.max_abs_error > 1e-6
 
