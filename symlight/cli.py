@@ -4,6 +4,7 @@
     symlight fit --config argmax --ckpt_path last        # resume the latest argmax run
     symlight predict --config argmax --ckpt_path last    # predictions.pt in a new run folder
     symlight tasks                                       # list the installed tasks
+    symlight sweep --config sweeps/argmax_targets.yaml   # an Optuna study of fits
 
 (``python -m symlight`` is the same command.) A config name that is not a file in the working
 directory is looked up among the configs shipped with symlight (``--config argmax.yaml`` or
@@ -395,8 +396,16 @@ def tasks_command(args: list[str]) -> None:
         print(f"{name:28s} BROKEN plug-in: {error}")
 
 
+def sweep_command(args: list[str]) -> None:
+    """``symlight sweep``: an Optuna study whose trials are ordinary fits."""
+    from symlight.sweep import main as sweep
+
+    sweep(args)
+
+
 EXTRA_COMMANDS: dict[str, tuple[Callable[[list[str]], Any], str]] = {
     "tasks": (tasks_command, "list the installed tasks and any broken task plug-in"),
+    "sweep": (sweep_command, "an Optuna study of fits (symlight sweep --help)"),
 }
 """Commands besides Lightning's: ``name -> (run(args), one-line help)``; they run before
 LightningCLI is built, with the arguments that follow their name."""

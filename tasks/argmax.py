@@ -10,11 +10,14 @@ feature vector (a random two-layer tanh network drawn from ``seed``). Targets, b
 - ``rank``: per element, its rank ``r_i = #{j : s_j < s_i}`` (0 for the smallest). Trained by
   regression on ``r_i / (n - 1)``; the prediction is read off by ranking the outputs. Equivariant.
 - ``topk``: per element, "is this among the ``k`` largest?" (binary cross-entropy). Equivariant.
+- ``second``: which element is second largest. Trained and scored like ``argmax``. Equivariant.
 
 Ties have one answer that respects the symmetry: tied maxima are all correct for ``argmax`` and all
 marked for ``onehot``; tied elements share the smallest rank (``1 2 2 4`` ranking); an element is in
-the top k when fewer than k elements are strictly larger, so ties at the boundary are all in. A set of
-one element has argmax 0, rank 0, and is its own maximum. Sets are padded to the largest in the batch
+the top k when fewer than k elements are strictly larger, so ties at the boundary are all in. The
+second largest is the second entry of the scores sorted in decreasing order, and every element holding
+that value is correct (in ``3 1 3 2`` both 3s are; in ``3 1 2`` the 2 is). A set of one element has
+argmax 0, rank 0, is its own maximum and its own second largest. Sets are padded to the largest in the batch
 and the ``(B, n)`` mask marks the real elements.
 
 Training batches are drawn fresh from a generator seeded by ``seed``, the process rank and the epoch,
@@ -43,10 +46,10 @@ from .base import MetricArgs, SetTask, batch_loader
 
 __all__ = ["ArgmaxDataModule", "Target", "Values"]
 
-Target = Literal["argmax", "onehot", "max", "rank", "topk"]
+Target = Literal["argmax", "onehot", "max", "rank", "topk", "second"]
 Values = Literal["uniform", "normal", "integers"]
 
-_OUTPUT_ORDER = {"argmax": 1, "onehot": 1, "max": 0, "rank": 1, "topk": 1}
+_OUTPUT_ORDER = {"argmax": 1, "onehot": 1, "max": 0, "rank": 1, "topk": 1, "second": 1}
 _SEED_STRIDE = 1_000_003
 
 
@@ -91,6 +94,11 @@ def targets(score: Tensor, mask: Tensor, target: str, k: int = 1) -> dict[str, T
         return {"y": (masked == best) & mask}
     if target == "max":
         return {"y": best.squeeze(1)}
+    if target == "second":
+        ordered = masked.sort(1, descending=True).values
+        second = ordered[:, 1:2] if ordered.shape[1] > 1 else best
+        second = torch.where(mask.sum(1, keepdim=True) > 1, second, best)
+        return {"y": (masked == second) & mask}
     # padded entries sort last (as the largest value), so they are never counted as smaller
     ordered = score.masked_fill(~mask, torch.finfo(score.dtype).max).sort(1).values.contiguous()
     if target == "rank":
@@ -125,7 +133,8 @@ class ArgmaxDataModule(SetTask):
     ``max`` unchanged. See the module docstring for targets, ties and data.
 
     Args:
-        target: what to predict: ``argmax``, ``onehot``, ``max``, ``rank`` or ``topk``.
+        target: what to predict: ``argmax``, ``onehot``, ``max``, ``rank``, ``topk`` or
+            ``second``.
         n_min: smallest training set size.
         n_max: largest training set size (sizes are uniform in ``n_min..n_max``).
         val_sizes: extra validation sets of exactly these sizes (size generalisation).
@@ -235,11 +244,12 @@ class ArgmaxDataModule(SetTask):
     # -- objective ----------------------------------------------------------------------------
     def metrics(self) -> dict[str, Metric]:
         """``mae`` for ``max``; the fraction of sets solved (``acc``) otherwise, and the fraction
-        of elements right (``element_acc``) for the per-element targets but ``argmax``.
+        of elements right (``element_acc``) for the per-element targets but ``argmax`` and
+        ``second``.
         """
         if self.target == "max":
             return {"mae": MeanAbsoluteError()}
-        if self.target == "argmax":
+        if self.target in ("argmax", "second"):
             return {"acc": MeanMetric()}
         return {"acc": MeanMetric(), "element_acc": MeanMetric()}
 
@@ -248,7 +258,7 @@ class ArgmaxDataModule(SetTask):
         if self.target == "max":
             return F.l1_loss(output.squeeze(-1), y)
         logits = output.squeeze(-1)
-        if self.target == "argmax":
+        if self.target in ("argmax", "second"):
             low = torch.finfo(logits.dtype).min
             total = torch.logsumexp(logits.masked_fill(~mask, low), dim=1)
             on_max = torch.logsumexp(logits.masked_fill(~y, low), dim=1)
@@ -265,7 +275,7 @@ class ArgmaxDataModule(SetTask):
         if self.target == "max":
             return {"mae": (output.squeeze(-1), y)}
         logits = output.squeeze(-1)
-        if self.target == "argmax":
+        if self.target in ("argmax", "second"):
             low = torch.finfo(logits.dtype).min
             pick = logits.masked_fill(~mask, low).argmax(1, keepdim=True)
             return {"acc": y.gather(1, pick).squeeze(1).to(logits.dtype)}

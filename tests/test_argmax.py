@@ -61,6 +61,22 @@ def test_singleton_sets():
     assert targets(score, mask, "argmax")["y"].tolist() == [[True]]
     assert targets(score, mask, "rank")["y"].tolist() == [[0]]
     assert targets(score, mask, "max")["y"].tolist() == [-5.0]
+    assert targets(score, mask, "second")["y"].tolist() == [[True]]
+
+
+def test_second_largest_marks_every_element_holding_the_second_sorted_value():
+    score = torch.tensor([[3.0, 1.0, 3.0, 2.0, 9.0], [3.0, 1.0, 2.0, 0.0, 9.0], [4.0, 0, 0, 0, 0]])
+    mask = torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
+    assert targets(score, mask, "second")["y"].tolist() == [
+        [True, False, True, False, False],
+        [False, False, True, False, False],
+        [True, False, False, False, False],
+    ]
+    distinct = torch.randn(64, 12)
+    full = torch.ones(64, 12, dtype=torch.bool)
+    second = targets(distinct, full, "second")["y"]
+    assert torch.equal(second.float().argmax(1), distinct.topk(2, dim=1).indices[:, 1])
+    assert torch.all(second.sum(1) == 1)
 
 
 def test_integer_values_and_vector_features():
@@ -75,7 +91,7 @@ def test_integer_values_and_vector_features():
     )
 
 
-@pytest.mark.parametrize("target", ["argmax", "onehot", "max", "rank", "topk"])
+@pytest.mark.parametrize("target", ["argmax", "onehot", "max", "rank", "topk", "second"])
 def test_perfect_outputs_score_perfectly_and_loss_is_finite(target):
     task = ArgmaxDataModule(target=target, n_min=1, n_max=8, values="integers", low=0, high=4)
     batch = first(task.val_dataloader()[0])

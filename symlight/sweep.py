@@ -1,0 +1,526 @@
+"""``python -m symlight sweep``: a grid or a search space of ordinary fits, run as an Optuna study.
+
+    python -m symlight sweep --config sweeps/argmax_targets.yaml            # run (or finish) it
+    python -m symlight sweep --config sweeps/argmax_targets.yaml --workers 2
+    python -m symlight sweep --config argmax_targets --quick                # tiny budgets: a smoke run
+    python -m symlight sweep --config argmax_targets --storage postgresql://host/db   # many machines
+    python -m symlight sweep --config argmax_targets --no-run               # re-export results only
+
+A sweep config names a base CLI config, the overrides every trial gets, and either a ``grid`` (axes of
+named options, each a set of CLI overrides; Optuna's ``GridSampler`` visits every combination) or a
+``space`` of hyper-parameters with ``n_trials`` (Optuna's default sampler). Each trial is an ordinary
+``python -m symlight fit`` (``symlight.cli.main``), by default in its own process, logging to its own
+TensorBoard folder ``<out>/runs/trial_NNNN``. The trial's value is the final ``objective`` metric; all
+final metrics, the network's parameter count, the steps and seconds are stored as user attributes.
+
+Optuna's storage is the record: by default ``<out>/study.db`` (SQLite). A re-run skips finished
+trials and re-runs the failed ones and those left running by a process that died (on this machine at
+once; on other machines once Optuna's heartbeat marks them stale). ``--workers N`` starts N worker
+processes on the same storage; several machines share a PostgreSQL or MySQL ``--storage`` URL.
+Afterwards the trials are exported to ``<out>/trials.csv`` (``study.trials_dataframe()``), a markdown
+table of mean ± std over seeds (``<out>/results.md``) and the plots the config asks for
+(``<out>/plots/*.png``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import inspect
+import io
+import json
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["SweepConfig", "fit_trial", "load_sweep", "main", "run_sweep"]
+
+HOST = socket.gethostname()
+DEFAULT_QUICK = {
+    "trainer.max_epochs": 1,
+    "trainer.limit_train_batches": 2,
+    "trainer.limit_val_batches": 1,
+    "trainer.num_sanity_val_steps": 0,
+    "trainer.check_val_every_n_epoch": 1,
+}
+HEARTBEAT_S, GRACE_S = 30, 120
+
+
+class TrialError(RuntimeError):
+    """A trial's fit failed or did not log the objective; the sweep goes on with the next trial."""
+
+
+@dataclass
+class SweepConfig:
+    """A parsed sweep config (see the module docstring and ``configs/sweeps/*.yaml``)."""
+
+    name: str
+    path: Path
+    base: str
+    args: list[str] = field(default_factory=list)
+    grid: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_trials: int = 0
+    objective: str = "val/acc"
+    direction: str = "maximize"
+    metrics: list[str] = field(default_factory=list)
+    seed_axis: str = "seed"
+    quick: list[str] = field(default_factory=lambda: overrides(DEFAULT_QUICK))
+    timeout: float | None = None
+    in_process: bool = False
+    threads: int | None = None
+    plots: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Trials the sweep needs: every grid point, or ``n_trials``."""
+        return math.prod(len(v) for v in self.grid.values()) if self.grid else self.n_trials
+
+    def fingerprint(self, quick: bool) -> str:
+        """What makes two runs the same sweep: base, overrides, grid or space, budgets."""
+        spec = [self.base, self.args, self.grid, self.space, self.quick if quick else None]
+        return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# -- config ---------------------------------------------------------------------------------------
+def _cli_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def overrides(spec: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
+    """CLI arguments from ``{key: value}`` (``--key=value``) or a list of arguments as they are.
+
+    >>> overrides({"trainer.max_epochs": 2, "data.init_args.val_sizes": [100]})
+    ['--trainer.max_epochs=2', '--data.init_args.val_sizes=[100]']
+    """
+    if spec is None:
+        return []
+    if isinstance(spec, Mapping):
+        return [f"--{key}={_cli_value(value)}" for key, value in spec.items()]
+    return [str(arg) for arg in spec]
+
+
+def find_sweep_config(name: str) -> Path:
+    """A sweep config path as given, else a shipped one: ``argmax``, ``sweeps/argmax.yaml``, ..."""
+    if Path(name).is_file():
+        return Path(name)
+    shipped = Path(str(files("symlight.configs")))
+    stem = name.removeprefix("sweeps/")
+    for candidate in (f"sweeps/{stem}", f"sweeps/{stem}.yaml"):
+        if (shipped / candidate).is_file():
+            return shipped / candidate
+    found = sorted(p.name for p in (shipped / "sweeps").glob("*.yaml"))
+    raise SystemExit(f"sweep config {name!r} not found; shipped sweeps: {', '.join(found)}")
+
+
+def load_sweep(name: str) -> SweepConfig:
+    """Read and check a sweep config."""
+    path = find_sweep_config(name)
+    raw = yaml.safe_load(path.read_text()) or {}
+    known = set(SweepConfig.__dataclass_fields__) - {"name", "path"}
+    unknown = set(raw) - known
+    if unknown:
+        raise SystemExit(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    if "base" not in raw:
+        raise SystemExit(f"{path}: needs 'base', the CLI config every trial starts from")
+    if bool(raw.get("grid")) == bool(raw.get("space")):
+        raise SystemExit(f"{path}: give exactly one of 'grid' (axes of options) or 'space'")
+    if raw.get("space") and not raw.get("n_trials"):
+        raise SystemExit(f"{path}: a 'space' sweep needs 'n_trials'")
+    if raw.get("direction", "maximize") not in ("maximize", "minimize"):
+        raise SystemExit(f"{path}: direction must be maximize or minimize")
+    grid = {
+        str(axis): {str(label): overrides(spec) for label, spec in options.items()}
+        for axis, options in (raw.get("grid") or {}).items()
+    }
+    for axis, options in grid.items():
+        if not options:
+            raise SystemExit(f"{path}: grid axis {axis!r} has no options")
+    cfg = SweepConfig(
+        name=path.stem,
+        path=path,
+        base=str(raw["base"]),
+        args=overrides(raw.get("args")),
+        grid=grid,
+        space=dict(raw.get("space") or {}),
+        n_trials=int(raw.get("n_trials") or 0),
+        objective=str(raw.get("objective", "val/acc")),
+        direction=str(raw.get("direction", "maximize")),
+        metrics=[str(m) for m in raw.get("metrics") or [raw.get("objective", "val/acc")]],
+        seed_axis=str(raw.get("seed_axis", "seed")),
+        timeout=raw.get("timeout"),
+        in_process=bool(raw.get("in_process", False)),
+        threads=raw.get("threads"),
+        plots=list(raw.get("plots") or []),
+    )
+    if "quick" in raw:
+        cfg.quick = overrides(DEFAULT_QUICK) + overrides(raw["quick"])
+    return cfg
+
+
+# -- one trial ------------------------------------------------------------------------------------
+def fit_trial(result_path: str, args: list[str]) -> None:
+    """Run one fit through the CLI (``symlight.cli.main(args)``) and write its final numbers as JSON."""
+    from symlight.cli import main as cli_main
+
+    cli = cli_main(args)
+    trainer = cli.trainer
+    metrics = {
+        key: float(value)
+        for key, value in trainer.callback_metrics.items()
+        if value.numel() == 1 and not key.endswith("_step")
+    }
+    result = {
+        "metrics": {key.removesuffix("_epoch"): value for key, value in metrics.items()},
+        "params": sum(p.numel() for p in cli.model.parameters()),
+        "steps": int(trainer.global_step),
+    }
+    Path(result_path).write_text(json.dumps(result))
+
+
+def _run_fit(args: list[str], run: Path, timeout: float | None, in_process: bool) -> dict:
+    run.mkdir(parents=True, exist_ok=True)
+    result = run / "result.json"
+    result.unlink(missing_ok=True)
+    if in_process:
+        errors = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(errors):
+                fit_trial(str(result), args)
+        except (Exception, SystemExit) as err:  # jsonargparse exits on a bad argument
+            said = " ".join(errors.getvalue().split())[-500:] or f"{type(err).__name__}: {err}"
+            (run / "fit.log").write_text(errors.getvalue())
+            raise TrialError(f"fit failed: {said}") from err
+        finally:
+            sys.stderr.write(errors.getvalue())
+    else:
+        code = (
+            "import sys; from symlight.sweep import fit_trial; fit_trial(sys.argv[1], sys.argv[2:])"
+        )
+        cmd = [sys.executable, "-c", code, str(result), *args]
+        with open(run / "fit.log", "w") as log:
+            try:
+                proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                raise TrialError(f"fit ran past the sweep's timeout of {timeout} s") from None
+        if proc.returncode != 0:
+            tail = (run / "fit.log").read_text().strip().splitlines()[-1:]
+            raise TrialError(
+                f"fit exited with {proc.returncode}: {' '.join(tail)} (see {run}/fit.log)"
+            )
+    return json.loads(result.read_text())
+
+
+def _logger_args(out: Path, version: str) -> list[str]:
+    return [
+        "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
+        f"--trainer.logger.init_args.save_dir={out}",
+        "--trainer.logger.init_args.name=runs",
+        f"--trainer.logger.init_args.version={version}",
+        "--trainer.logger.init_args.default_hp_metric=false",
+        "--trainer.enable_progress_bar=false",
+        "--trainer.enable_model_summary=false",
+    ]
+
+
+class Objective:
+    """Optuna objective: one fit per trial with the trial's overrides; returns the objective metric."""
+
+    def __init__(self, study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool) -> None:
+        self.study, self.cfg, self.out, self.quick = study, cfg, out, quick
+
+    def trial_args(self, trial: optuna.Trial) -> list[str]:
+        cfg, args = self.cfg, []
+        for axis, options in cfg.grid.items():
+            args += options[trial.suggest_categorical(axis, list(options))]
+        for key, spec in cfg.space.items():
+            args.append(f"--{key}={_cli_value(_suggest(trial, key, spec))}")
+        return args
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        cfg = self.cfg
+        trial.set_user_attr("worker", f"{HOST}:{os.getpid()}")
+        args = self.trial_args(trial)
+        _skip_duplicate(self.study, trial)
+        version = f"trial_{trial.number:04d}"
+        fit_args = ["fit", "--config", cfg.base, *cfg.args, *args]
+        fit_args += (cfg.quick if self.quick else []) + _logger_args(self.out, version)
+        start = time.perf_counter()
+        try:
+            result = _run_fit(fit_args, self.out / "runs" / version, cfg.timeout, cfg.in_process)
+        except TrialError as err:
+            trial.set_user_attr("error", str(err))
+            raise
+        trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
+        trial.set_user_attr("run", f"runs/{version}")
+        trial.set_user_attr("params", result["params"])
+        trial.set_user_attr("steps", result["steps"])
+        for key, value in sorted(result["metrics"].items()):
+            trial.set_user_attr(key, value)
+        if cfg.objective not in result["metrics"]:
+            logged = ", ".join(sorted(result["metrics"]))
+            raise TrialError(f"objective {cfg.objective!r} was not logged; logged: {logged}")
+        return result["metrics"][cfg.objective]
+
+
+def _suggest(trial: optuna.Trial, key: str, spec: Mapping[str, Any]) -> Any:
+    if "choices" in spec:
+        return trial.suggest_categorical(key, list(spec["choices"]))
+    low, high, log = spec["low"], spec["high"], bool(spec.get("log", False))
+    if isinstance(low, int) and isinstance(high, int) and not log:
+        return trial.suggest_int(key, low, high)
+    return trial.suggest_float(key, float(low), float(high), log=log)
+
+
+def _skip_duplicate(study: optuna.Study, trial: optuna.Trial) -> None:
+    """Prune a trial whose grid point another worker is already running or has finished."""
+    trials = study.get_trials(deepcopy=False)
+    grid_id = next(t for t in trials if t.number == trial.number).system_attrs.get("grid_id")
+    if grid_id is None:
+        return
+    for other in trials:
+        same = other.system_attrs.get("grid_id") == grid_id and other.number != trial.number
+        if same and other.state in (TrialState.COMPLETE, TrialState.RUNNING):
+            if other.state == TrialState.COMPLETE or other.number < trial.number:
+                raise optuna.TrialPruned(f"grid point {grid_id} is trial {other.number}'s")
+
+
+# -- the study ------------------------------------------------------------------------------------
+def _retry(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a failed or stale trial's point again, unless it is done, running or queued already."""
+    grid_id = trial.system_attrs.get("grid_id")
+    for other in study.get_trials(deepcopy=False):
+        if grid_id is None and other.system_attrs.get("retry_of") == trial.number:
+            return
+        active = other.state in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+        if grid_id is not None and active and other.system_attrs.get("grid_id") == grid_id:
+            return
+    attrs = {"retry_of": trial.number, "fixed_params": dict(trial.params)}
+    for key in ("grid_id", "search_space"):
+        if key in trial.system_attrs:
+            attrs[key] = trial.system_attrs[key]
+    study.add_trial(
+        optuna.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            system_attrs=attrs,
+        )
+    )
+
+
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage with heartbeats, so trials of a dead worker are failed and queued again."""
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    names = inspect.signature(optuna.storages.RDBStorage).parameters
+    callback = (
+        "heartbeat_stale_trial_callback"
+        if "heartbeat_stale_trial_callback" in names
+        else "failed_trial_callback"
+    )
+    return optuna.storages.RDBStorage(
+        url,
+        engine_kwargs=engine,
+        heartbeat_interval=HEARTBEAT_S,
+        grace_period=GRACE_S,
+        **{callback: _retry},
+    )
+
+
+def open_study(cfg: SweepConfig, url: str, name: str, quick: bool) -> optuna.Study:
+    sampler = (
+        optuna.samplers.GridSampler({a: list(o) for a, o in cfg.grid.items()}, seed=0)
+        if cfg.grid
+        else optuna.samplers.TPESampler(seed=0)
+    )
+    study = optuna.create_study(
+        study_name=name,
+        storage=open_storage(url),
+        sampler=sampler,
+        direction=cfg.direction,
+        load_if_exists=True,
+    )
+    stamp = cfg.fingerprint(quick)
+    saved = study.user_attrs.get("fingerprint")
+    if saved is None:
+        study.set_user_attr("fingerprint", stamp)
+        study.set_user_attr("config", str(cfg.path))
+    elif saved != stamp:
+        raise SystemExit(
+            f"study {name!r} in {url} was run with another version of {cfg.path.name} (its base, "
+            "overrides, grid or budgets changed): pass --out DIR or --study NAME for a new study"
+        )
+    return study
+
+
+def _alive(worker: str | None) -> bool:
+    if not worker:
+        return True
+    host, _, pid = worker.rpartition(":")
+    if host != HOST:
+        return True  # another machine: Optuna's heartbeat decides
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def recover(study: optuna.Study) -> None:
+    """Fail the trials left running by a dead process on this machine; queue unfinished points again.
+
+    A grid point is queued once when none of its trials is complete, running or queued; a failed
+    trial of a search space is queued once (its retry, if that failed too, on the next run).
+    """
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not _alive(t.user_attrs.get("worker")):
+            # as optuna.storages.fail_stale_trials does for a trial whose heartbeat stopped
+            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
+    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL, TrialState.PRUNED)):
+        _retry(study, t)
+
+
+def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
+    """Whether a worker should start another trial."""
+    trials = study.get_trials(deepcopy=False)
+    if any(t.state == TrialState.WAITING for t in trials):
+        return True
+    if cfg.grid:
+        touched = {t.system_attrs.get("grid_id") for t in trials} - {None}
+        return len(touched) < cfg.total
+    busy = sum(t.state in (TrialState.COMPLETE, TrialState.RUNNING) for t in trials)
+    return busy < cfg.total
+
+
+def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callbacks=()) -> None:
+    """One worker: run trials until none is left to start."""
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
+        os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # for fits in their own process
+    objective = Objective(study, cfg, out, quick)
+    while _pending(study, cfg):
+        study.optimize(objective, n_trials=1, catch=(TrialError,), callbacks=list(callbacks))
+
+
+def _completed(study: optuna.Study) -> int:
+    return sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+
+
+def run_sweep(
+    cfg: SweepConfig,
+    out: Path,
+    storage: str | None = None,
+    study_name: str | None = None,
+    workers: int = 1,
+    quick: bool = False,
+    worker: bool = False,
+    progress: bool = True,
+) -> optuna.Study:
+    """Run (or finish) a sweep, then export its CSV, table and plots; returns the study."""
+    from tqdm.auto import tqdm
+
+    out = out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    url = storage or f"sqlite:///{out / 'study.db'}"
+    name = study_name or cfg.name + ("-quick" if quick else "")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    study = open_study(cfg, url, name, quick)
+    if worker:
+        work(study, cfg, out, quick)
+        return study
+    recover(study)
+    bar = tqdm(
+        total=cfg.total, initial=_completed(study), desc=name, unit="trial", disable=not progress
+    )
+    if workers <= 1:
+
+        def tick(study: optuna.Study, trial: FrozenTrial) -> None:
+            bar.n = _completed(study)
+            bar.refresh()
+
+        work(study, cfg, out, quick, callbacks=[tick])
+    else:
+        cmd = [sys.executable, "-m", "symlight", "sweep", "--config", str(cfg.path)]
+        cmd += ["--out", str(out), "--storage", url, "--study", name, "--worker"]
+        cmd += ["--quick"] if quick else []
+        procs = [subprocess.Popen(cmd) for _ in range(workers)]
+        while any(p.poll() is None for p in procs):
+            bar.n = _completed(study)
+            bar.refresh()
+            time.sleep(2)
+        if any(p.returncode for p in procs):
+            raise SystemExit(f"a sweep worker failed: exit codes {[p.returncode for p in procs]}")
+    bar.n = _completed(study)
+    bar.close()
+    export(study, cfg, out)
+    return study
+
+
+# -- results --------------------------------------------------------------------------------------
+def export(study: optuna.Study, cfg: SweepConfig, out: Path) -> None:
+    """Write ``trials.csv``, ``results.md`` and the config's plots under ``out``."""
+    from symlight.sweep_report import plot_all, results_table
+
+    frame = study.trials_dataframe()
+    frame.to_csv(out / "trials.csv", index=False)
+    (out / "results.md").write_text(results_table(frame, cfg))
+    plot_all(frame, cfg, out)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m symlight sweep ...``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m symlight sweep", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--config", "-c", required=True, help="sweep config: a file or a shipped name"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
+    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite in --out)")
+    parser.add_argument("--out", type=Path, help="output folder (default: sweeps/<config name>)")
+    parser.add_argument("--study", help="study name (default: the config name)")
+    parser.add_argument("--quick", action="store_true", help="shrink every budget: a smoke run")
+    parser.add_argument(
+        "--no-run", action="store_true", help="only export the stored trials: CSV, table, plots"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cfg = load_sweep(args.config)
+    out = args.out or Path("sweeps") / (cfg.name + ("-quick" if args.quick else ""))
+    if args.no_run:
+        url = args.storage or f"sqlite:///{out.resolve() / 'study.db'}"
+        name = args.study or cfg.name + ("-quick" if args.quick else "")
+        export(optuna.load_study(study_name=name, storage=url), cfg, out.resolve())
+        return
+    run_sweep(
+        cfg,
+        out,
+        storage=args.storage,
+        study_name=args.study,
+        workers=args.workers,
+        quick=args.quick,
+        worker=args.worker,
+        progress=not args.no_progress,
+    )

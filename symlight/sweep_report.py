@@ -1,0 +1,249 @@
+"""Tables and plots of a sweep's trials: mean ± std over the seed axis, from Optuna's dataframe.
+
+Plot kinds (``plots:`` in a sweep config), each with ``metric``, ``group`` (one line or bar per
+option of that axis), optional ``facet`` (one panel per option), ``where`` (``{axis: label or
+[labels]}`` keeps those trials only), ``name`` (file stem) and ``title``:
+
+- ``curve``: the metric against training steps, read from each trial's TensorBoard events;
+- ``size``: the metric against set size, from ``metric`` at ``train_n`` and ``metric@n=K``;
+- ``params``: the metric against the network's parameter count, one point per grid cell;
+- ``bar``: the metric per option of ``group``, side by side per option of ``hue``.
+
+Error bars are the standard deviation over the seeds of a cell.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+
+if TYPE_CHECKING:
+    from symlight.sweep import SweepConfig
+
+__all__ = ["completed", "plot_all", "results_table"]
+
+INTEGER = ("params", "steps")
+
+
+def completed(frame: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
+    """Complete trials, one per grid point (the latest when a point ran twice)."""
+    if frame.empty or "state" not in frame:
+        return frame.iloc[0:0]
+    done = frame[frame["state"] == "COMPLETE"].sort_values("number")
+    keys = [f"params_{axis}" for axis in cfg.grid if f"params_{axis}" in done]
+    if keys:
+        done = done.drop_duplicates(keys, keep="last")
+    return done
+
+
+def _fmt(values: Sequence[float], integer: bool = False) -> str:
+    values = [v for v in values if v == v]
+    if not values:
+        return "–"
+    mean = sum(values) / len(values)
+    std = _std(values)
+    if abs(mean) >= 1000 or integer:
+        return f"{mean:.0f}" if len(values) == 1 else f"{mean:.0f} ± {std:.0f}"
+    return f"{mean:.3f}" if len(values) == 1 else f"{mean:.3f} ± {std:.3f}"
+
+
+def _std(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return 0.0
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+
+
+def _axes(cfg: SweepConfig) -> list[str]:
+    return [axis for axis in cfg.grid if axis != cfg.seed_axis]
+
+
+def _cells(
+    done: pd.DataFrame, cfg: SweepConfig, keys: Sequence[str]
+) -> list[tuple[tuple, pd.DataFrame]]:
+    """Groups of trials by the given axes, in the config's order of options."""
+    if not keys:
+        return [((), done)]
+    order = [list(cfg.grid[k]) for k in keys]
+    groups = done.groupby([f"params_{k}" for k in keys], sort=False)
+    items = [((g,) if not isinstance(g, tuple) else g, rows) for g, rows in groups]
+    return sorted(items, key=lambda item: [o.index(v) for o, v in zip(order, item[0])])
+
+
+def results_table(frame: pd.DataFrame, cfg: SweepConfig) -> str:
+    """A markdown table: one row per cell of the non-seed axes, mean ± std of each metric."""
+    done = completed(frame, cfg)
+    lines = [f"# {cfg.name}: objective {cfg.objective} ({cfg.direction})", ""]
+    failed = int((frame["state"] == "FAIL").sum()) if "state" in frame else 0
+    lines += [f"{len(done)} complete trials of {cfg.total}; {failed} failed runs.", ""]
+    metrics = [m for m in [*cfg.metrics, "params", "seconds"] if f"user_attrs_{m}" in done]
+    if cfg.grid:
+        axes = _axes(cfg)
+        seeds = cfg.seed_axis in cfg.grid
+        head = [*axes, *(["seeds"] if seeds else []), *metrics]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for key, rows in _cells(done, cfg, axes):
+            cells = [str(k) for k in key] + ([str(len(rows))] if seeds else [])
+            cells += [
+                _fmt(rows[f"user_attrs_{m}"].astype(float).tolist(), m in INTEGER) for m in metrics
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+        if seeds:
+            lines += ["", f"mean ± std over the {cfg.seed_axis} axis."]
+    else:
+        params = [c for c in done if c.startswith("params_")]
+        head = ["trial", *[c.removeprefix("params_") for c in params], *metrics]
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        best = done.sort_values("value", ascending=cfg.direction == "minimize")
+        for _, row in best.head(20).iterrows():
+            cells = [str(row["number"]), *[str(row[c]) for c in params]]
+            cells += [_fmt([float(row[f"user_attrs_{m}"])]) for m in metrics]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# -- plots ----------------------------------------------------------------------------------------
+def _where(done: pd.DataFrame, where: Mapping[str, Any] | None) -> pd.DataFrame:
+    for axis, keep in (where or {}).items():
+        keep = [str(k) for k in (keep if isinstance(keep, list) else [keep])]
+        done = done[done[f"params_{axis}"].astype(str).isin(keep)]
+    return done
+
+
+def _panels(n: int, title: str):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(max(4.2 * cols, 7.0), 3.4 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=10)
+    return fig, list(axes.flat)
+
+
+def _curve(run: Path, tag: str) -> dict[int, float]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
+    events.Reload()
+    if tag not in events.Tags()["scalars"]:
+        return {}
+    return {s.step: s.value for s in events.Scalars(tag)}
+
+
+def _mean_std(series: Sequence[Mapping[Any, float]]) -> tuple[list, list[float], list[float]]:
+    xs = sorted(set.intersection(*(set(s) for s in series))) if series else []
+    means = [sum(s[x] for s in series) / len(series) for x in xs]
+    stds = [_std([s[x] for s in series]) for x in xs]
+    return xs, means, stds
+
+
+def plot(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Path) -> Path:
+    """Draw one plot of a sweep config's ``plots`` list; returns the PNG's path."""
+    kind, metric, group = spec["kind"], spec["metric"], spec.get("group")
+    facet = spec.get("facet")
+    done = _where(done, spec.get("where"))
+    name = spec.get("name") or re.sub(r"[^\w]+", "_", f"{kind}_{metric}_{group}").strip("_")
+    seeds = f"mean ± std over {cfg.seed_axis}s" if cfg.seed_axis in cfg.grid else ""
+    title = spec.get("title", f"{cfg.name}: {metric}") + (f" ({seeds})" if seeds else "")
+    facets = _cells(done, cfg, [facet]) if facet else [((), done)]
+    fig, axes = _panels(max(len(facets), 1), title)
+    for ax, (fkey, fdone) in zip(axes, facets):
+        if fkey:
+            ax.set_title(f"{facet} = {fkey[0]}", fontsize=9)
+        if kind == "bar":
+            _bars(ax, fdone, cfg, metric, group, spec.get("hue"))
+        elif kind == "params":
+            _params(ax, fdone, cfg, metric, group)
+        else:
+            for gkey, rows in _cells(fdone, cfg, [group] if group else []):
+                if kind == "curve":
+                    series = [_curve(out / run, metric) for run in rows["user_attrs_run"]]
+                    xs, ys, es = _mean_std([s for s in series if s])
+                    ax.set_xlabel("training steps")
+                elif kind == "size":
+                    xs, ys, es = _sizes(rows, metric, int(spec.get("train_n", 10)))
+                    ax.set_xscale("log")
+                    ax.set_xlabel(f"set size n (trained at n = {int(spec.get('train_n', 10))})")
+                else:
+                    raise SystemExit(f"unknown plot kind {kind!r}: curve, size, params or bar")
+                label = str(gkey[0]) if gkey else metric
+                ax.errorbar(xs, ys, yerr=es, marker="o", ms=3, capsize=2, label=label)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+    if facets and axes[0].get_legend_handles_labels()[1]:
+        axes[0].legend(
+            fontsize=7, title=spec.get("hue") if kind == "bar" else group, title_fontsize=7
+        )
+    fig.tight_layout()
+    path = out / "plots" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def _sizes(rows: pd.DataFrame, metric: str, train_n: int) -> tuple[list, list, list]:
+    columns = {train_n: f"user_attrs_{metric}"}
+    for column in rows.columns:
+        found = re.fullmatch(rf"user_attrs_{re.escape(metric)}@n=(\d+)", column)
+        if found:
+            columns[int(found.group(1))] = column
+    xs, ys, es = [], [], []
+    for n in sorted(columns):
+        values = [v for v in rows[columns[n]].astype(float) if v == v] if columns[n] in rows else []
+        if values:
+            xs.append(n)
+            ys.append(sum(values) / len(values))
+            es.append(_std(values))
+    return xs, ys, es
+
+
+def _params(ax, done: pd.DataFrame, cfg: SweepConfig, metric: str, group: str | None) -> None:
+    axes = _axes(cfg)
+    for gkey, rows in _cells(done, cfg, [group] if group else []):
+        xs, ys, es = [], [], []
+        for _, cell in _cells(rows, cfg, [a for a in axes if a != group]):
+            xs.append(cell["user_attrs_params"].astype(float).mean())
+            values = cell[f"user_attrs_{metric}"].astype(float).tolist()
+            ys.append(sum(values) / len(values))
+            es.append(_std(values))
+        ax.errorbar(
+            xs, ys, yerr=es, marker="o", ls="", capsize=2, label=str(gkey[0]) if gkey else None
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters")
+
+
+def _bars(
+    ax, done: pd.DataFrame, cfg: SweepConfig, metric: str, group: str, hue: str | None
+) -> None:
+    labels = [k[0] for k, _ in _cells(done, cfg, [group])]
+    hues = [k for k, _ in _cells(done, cfg, [hue])] if hue else [()]
+    width = 0.8 / len(hues)
+    for i, hkey in enumerate(hues):
+        rows = done if not hkey else done[done[f"params_{hue}"] == hkey[0]]
+        ys, es = [], []
+        for label in labels:
+            values = rows[rows[f"params_{group}"] == label][f"user_attrs_{metric}"].astype(float)
+            ys.append(values.mean() if len(values) else float("nan"))
+            es.append(_std(values.tolist()))
+        xs = [j + (i - (len(hues) - 1) / 2) * width for j in range(len(labels))]
+        ax.bar(xs, ys, width, yerr=es, capsize=2, label=str(hkey[0]) if hkey else None)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
+
+
+def plot_all(frame: pd.DataFrame, cfg: SweepConfig, out: Path) -> list[Path]:
+    """Every plot of the sweep config; none when no trial has completed."""
+    done = completed(frame, cfg)
+    if done.empty:
+        return []
+    return [plot(done, cfg, spec, out) for spec in cfg.plots]
