@@ -52,7 +52,9 @@ TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
 
 class UsageError(SystemExit):
-    """A mistake in the command: printed as one line on stderr, exit status 2, no traceback."""
+    """A mistake in the command: one line on stderr (printed when the error is made), exit
+    status 2 and no traceback. ``str()`` is the message, for callers that catch it in-process.
+    """
 
     def __init__(self, message: str) -> None:
         print(f"{PROG}: error: {message}", file=sys.stderr)
