@@ -1,5 +1,6 @@
 """Training-time callbacks."""
 
 from .equivariance import EquivarianceCheck
+from .progress import ProgressBar
 
-__all__ = ["EquivarianceCheck"]
+__all__ = ["EquivarianceCheck", "ProgressBar"]

@@ -12,14 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from symlight.check import (
-    TOLERANCES,
-    EquivarianceViolation,
-    default_tolerance,
-    equivariance_error,
-    locate_violation,
-    violation_message,
-)
+from symlight.check import EquivarianceViolation, find_violation
 from symlight.symmetry import SetSymmetry
 
 __all__ = ["EquivarianceCheck", "OnViolation"]
@@ -110,10 +103,6 @@ class EquivarianceCheck(Callback):
             self.seed + _SEED_STRIDE * trainer.global_rank
         )
 
-    def _tolerances(self, dtype: torch.dtype) -> tuple[float, float]:
-        tol = default_tolerance(dtype) if dtype in TOLERANCES else default_tolerance(torch.float32)
-        return (tol if self.atol is None else self.atol, tol if self.rtol is None else self.rtol)
-
     def _due(self, batch_idx: int) -> bool:
         if self.every_n_steps is None:
             return batch_idx == 0
@@ -166,33 +155,26 @@ class EquivarianceCheck(Callback):
             self.setup(trainer, pl_module, "validate")
         subset = self._subset(batch, symmetry)
         with trainer.precision_plugin.val_step_context():
-            autocast = _autocast_dtype(pl_module.device)
-            result = equivariance_error(
-                pl_module, subset, symmetry, self.num_samples, self._generator
+            result, message = find_violation(
+                pl_module,
+                subset,
+                symmetry,
+                self.num_samples,
+                self._generator,
+                atol=self.atol,
+                rtol=self.rtol,
+                compute_dtype=_autocast_dtype(pl_module.device),
+                locate=self.on_violation != "log" and self._message is None,
             )
         self._abs = max(self._abs, result.max_abs_error)
         self._rel = max(self._rel, result.max_rel_error)
         self._checked += 1
-        atol, rtol = self._tolerances(_coarsest(result.dtype, autocast))
-        bad = result.violations(atol, rtol)
-        if not bad or self._message is not None:
+        if message is None or self._message is not None:
             return
-        culprit = None
-        if self.on_violation != "log":
-            with trainer.precision_plugin.val_step_context():
-                culprit = locate_violation(
-                    pl_module,
-                    subset,
-                    symmetry,
-                    bad[0].perm,
-                    seed=bad[0].seed,
-                    atol=atol,
-                    rtol=rtol,
-                )
         where = f"rank {trainer.global_rank}, " if trainer.world_size > 1 else ""
         self._message = (
             f"EquivarianceCheck ({where}validation loader {dataloader_idx}, batch {batch_idx}): "
-            + violation_message(result, culprit, atol, rtol)
+            + message
         )
         if self.on_violation == "warn":
             warnings.warn(self._message, stacklevel=2)
@@ -215,6 +197,8 @@ class EquivarianceCheck(Callback):
             return
         self.last = {"max_abs_error": abs_err, "max_rel_error": rel_err}
         for name, value in (("max_abs_error", values[0]), ("max_rel_error", values[1])):
+            # Already the maximum over ranks; sync_dist with "max" keeps it and tells Lightning
+            # so (no warning about epoch-level values under DDP).
             pl_module.log(
                 f"equivariance/{name}",
                 value,
@@ -222,6 +206,8 @@ class EquivarianceCheck(Callback):
                 on_epoch=True,
                 batch_size=1,
                 add_dataloader_idx=False,
+                sync_dist=True,
+                reduce_fx="max",
             )
         if code > 0 and self.on_violation == "raise":
             rank = world - int(code)
@@ -239,12 +225,3 @@ def _autocast_dtype(device: torch.device) -> torch.dtype | None:
     if torch.is_autocast_enabled(device.type):
         return torch.get_autocast_dtype(device.type)
     return None
-
-
-def _coarsest(dtype: torch.dtype, other: torch.dtype | None) -> torch.dtype:
-    """The less precise of two floating dtypes: an output promoted to float32 after bfloat16
-    matmuls carries bfloat16 rounding errors.
-    """
-    if other is None or not other.is_floating_point or not dtype.is_floating_point:
-        return dtype
-    return other if torch.finfo(other).eps > torch.finfo(dtype).eps else dtype

@@ -1,7 +1,7 @@
 """Equivariant layers and networks, typed by their order over the set axis."""
 
 from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
-from .base import EquivariantModule, mask_output
+from .base import EquivariantModule, SetModule, mask_output
 from .baseline import MLPBaseline
 from .deepsets import DeepSets
 from .encoded import EncodedSet, EncoderFactory
@@ -51,6 +51,7 @@ __all__ = [
     "PairwiseNet",
     "PairwiseReduce",
     "Pointwise",
+    "SetModule",
     "SetTransformer",
     "Term",
     "basis_size",

@@ -1,4 +1,4 @@
-"""The contract every symlight layer follows."""
+"""The contracts of symlight modules: a module on sets, and an equivariant one."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ from torch import Tensor, nn
 
 from symlight.symmetry import Order, check_order
 
-__all__ = ["EquivariantModule", "mask_output"]
+__all__ = ["EquivariantModule", "SetModule", "mask_output"]
 
 
-class EquivariantModule(nn.Module):
-    """A layer that maps a tensor of order ``in_order`` to one of order ``out_order``.
+class SetModule(nn.Module):
+    """A module on sets: maps a tensor of order ``in_order`` to one of order ``out_order``.
 
-    Subclasses are equivariant to S_n acting on the set axis (dim 1): ``f(P·x) = P·f(x)``, with
-    ``P`` acting on each tensor according to its order. ``forward(x, mask=None)`` takes the
-    ``(B, n)`` padding mask of the set; padded outputs are zeros.
+    ``forward(x, mask=None)`` takes the ``(B, n)`` padding mask of the set (True for real
+    elements); padded outputs are zeros. It promises nothing about symmetry: a
+    :class:`SetModule` may depend on the order of the elements (the MLP baseline does). The
+    symmetric ones are :class:`EquivariantModule`.
     """
 
     in_order: Order
@@ -34,6 +35,15 @@ class EquivariantModule(nn.Module):
 
     def extra_repr(self) -> str:
         return self.type_repr()
+
+
+class EquivariantModule(SetModule):
+    """A :class:`SetModule` equivariant to S_n acting on the set axis (dim 1).
+
+    ``f(P·x) = P·f(x)`` for every permutation ``P`` of the real elements, with ``P`` acting on
+    each tensor according to its order (an invariant output does not change). Every symlight
+    layer and network except the MLP baseline is one.
+    """
 
 
 def mask_output(y: Tensor, mask: Tensor | None, order: int) -> Tensor:

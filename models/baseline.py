@@ -5,15 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import EquivariantModule, mask_output
+from .base import SetModule, mask_output
 
 __all__ = ["MLPBaseline"]
 
 
-class MLPBaseline(EquivariantModule):
+class MLPBaseline(SetModule):
     """MLP on the concatenation of a set's ``n`` elements: *not* equivariant, a point of comparison.
 
-    It sees element positions, so it must learn the symmetry from data. It takes sets of at most
+    A :class:`~symlight.models.SetModule` with no symmetry: it sees element positions, so it
+    must learn the symmetry from data. It takes sets of at most
     ``n`` elements (smaller ones are zero-padded) and returns order ``out_order`` (0 or 1).
     """
 

@@ -26,7 +26,7 @@ For a symmetry other than S_n, give the network a ``group`` (``"dihedral(16)"``,
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -40,7 +40,7 @@ from .group_linear import GroupLinear
 from .linear import EquivariantLinear
 from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
-from .pooling import Pooling, Reduction
+from .pooling import Pooling
 
 __all__ = ["LAYERS", "EquivariantNetwork", "EquivariantSequential", "LayerSpec", "build_layer"]
 
@@ -89,149 +89,28 @@ LayerSpec = dict[str, Any]
 """One layer of an :class:`EquivariantNetwork`: ``{"layer": name, **options}``."""
 
 
-def _linear(
-    in_order: int,
-    in_channels: int,
-    *,
-    order: int | None = None,
-    channels: int | None = None,
-    pooling: Pooling = "mean",
-    bias: bool = True,
-) -> EquivariantModule:
-    out_order = in_order if order is None else order
-    return EquivariantLinear(
-        in_order, out_order, in_channels, channels or in_channels, pooling, bias
-    )
-
-
-def _group_linear(
-    in_order: int,
-    in_channels: int,
-    *,
-    group: PermutationGroup | str | None = None,
-    order: int | None = None,
-    channels: int | None = None,
-    bias: bool = True,
-    normalize: bool = True,
-) -> EquivariantModule:
-    if group is None:
-        raise ValueError(
-            "group_linear needs a group: give the network one (group: dihedral(16)) or the layer"
-        )
-    out_order = in_order if order is None else order
-    return GroupLinear(
-        group, in_order, out_order, in_channels, channels or in_channels, bias, normalize
-    )
-
-
-def _activation(in_order: int, in_channels: int, *, name: str = "relu") -> EquivariantModule:
-    return Activation(name, in_order)
-
-
-def _mlp(
-    in_order: int,
-    in_channels: int,
-    *,
-    channels: int | None = None,
-    hidden: int = 64,
-    depth: int = 2,
-    activation: str = "relu",
-) -> EquivariantModule:
-    return MLP(in_channels, channels or in_channels, hidden, depth, activation, in_order)
-
-
-def _layer_norm(in_order: int, in_channels: int) -> EquivariantModule:
-    return LayerNorm(in_channels, in_order)
-
-
-def _dropout(in_order: int, in_channels: int, *, p: float = 0.1) -> EquivariantModule:
-    return ChannelDropout(p, in_order)
-
-
-def _lift(
-    in_order: int,
-    in_channels: int,
-    *,
-    channels: int | None = None,
-    hidden: int = 64,
-    depth: int = 2,
-    activation: str = "relu",
-) -> EquivariantModule:
-    return PairwiseLift(in_channels, channels or in_channels, hidden, depth, activation)
-
-
-def _reduce(in_order: int, in_channels: int, *, reduce: Reduction = "max") -> EquivariantModule:
-    return PairwiseReduce(reduce)
-
-
-def _compare(
-    in_order: int,
-    in_channels: int,
-    *,
-    channels: int | None = None,
-    hidden: int = 64,
-    depth: int = 2,
-    activation: str = "relu",
-    reduce: Reduction = "max",
-    chunk_size: int | None = None,
-) -> EquivariantModule:
-    out = channels or in_channels
-    return PairwiseComparison(in_channels, out, hidden, depth, activation, reduce, chunk_size)
-
-
-def _sab(
-    in_order: int,
-    in_channels: int,
-    *,
-    channels: int | None = None,
-    heads: int = 4,
-    layer_norm: bool = True,
-) -> EquivariantModule:
-    return SAB(in_channels, channels or in_channels, heads, layer_norm)
-
-
-def _isab(
-    in_order: int,
-    in_channels: int,
-    *,
-    channels: int | None = None,
-    heads: int = 4,
-    inducing: int = 16,
-    layer_norm: bool = True,
-) -> EquivariantModule:
-    return ISAB(in_channels, channels or in_channels, heads, inducing, layer_norm)
-
-
-def _pma(
-    in_order: int,
-    in_channels: int,
-    *,
-    channels: int | None = None,
-    heads: int = 4,
-    seeds: int = 1,
-    layer_norm: bool = True,
-) -> EquivariantModule:
-    return PMA(in_channels, channels or in_channels, heads, seeds, layer_norm)
-
-
-LAYERS: dict[str, Callable[..., EquivariantModule]] = {
-    "linear": _linear,
-    "group_linear": _group_linear,
-    "activation": _activation,
-    "mlp": _mlp,
-    "layer_norm": _layer_norm,
-    "dropout": _dropout,
-    "lift": _lift,
-    "reduce": _reduce,
-    "compare": _compare,
-    "sab": _sab,
-    "isab": _isab,
-    "pma": _pma,
+LAYERS: dict[str, type[EquivariantModule]] = {
+    "linear": EquivariantLinear,
+    "group_linear": GroupLinear,
+    "activation": Activation,
+    "mlp": MLP,
+    "layer_norm": LayerNorm,
+    "dropout": ChannelDropout,
+    "lift": PairwiseLift,
+    "reduce": PairwiseReduce,
+    "compare": PairwiseComparison,
+    "sab": SAB,
+    "isab": ISAB,
+    "pma": PMA,
 }
-"""Layer names usable in a spec. Each builder takes the order and channels of its input, then the
-spec's options: ``channels`` (output channels, default: the input's), ``order`` (``linear`` and
-``group_linear``: output order, default: the input's) and the options of the layer class. A
-network's ``group`` is passed to every builder that takes a ``group`` option the spec leaves out."""
+"""Layer names usable in a spec. A spec's options are those of the layer class, except the
+order and channels of the input, which flow from the previous layer: ``channels`` sets the
+output channels (default: the input's) and ``order`` the output order (``linear`` and
+``group_linear``, default: the input's). Defaults are the layer class's own. A network's ``group``
+is passed to every layer that takes a ``group`` the spec leaves out."""
+
+_INPUT = ("in_order", "order", "in_channels", "channels")
+"""Parameters of a layer class filled from its input: its order and channels."""
 
 
 def build_layer(
@@ -244,17 +123,32 @@ def build_layer(
     name = options.pop("layer", None)
     if name not in LAYERS:
         raise ValueError(f"unknown layer {name!r}; available: {', '.join(LAYERS)}")
-    builder = LAYERS[name]
-    allowed = list(inspect.signature(builder).parameters)[2:]
-    if group is not None and "group" in allowed:
-        options.setdefault("group", group)
+    cls = LAYERS[name]
+    params = [p for p in inspect.signature(cls).parameters if p != "self"]
+    if "group" in params:
+        if group is not None:
+            options.setdefault("group", group)
+        if options.get("group") is None:
+            raise ValueError(
+                f"{name} needs a group: give the network one (group: dihedral(16)) or the layer"
+            )
+    given = {"in_order": order, "order": order, "in_channels": channels, "channels": channels}
+    arguments = {p: given[p] for p in params if p in _INPUT}
+    allowed = [p for p in params if p not in _INPUT and p not in ("out_order", "out_channels")]
+    if "out_order" in params:
+        arguments["out_order"] = options.pop("order", None)
+        arguments["out_order"] = order if arguments["out_order"] is None else arguments["out_order"]
+        allowed.insert(0, "order")
+    if "out_channels" in params:
+        arguments["out_channels"] = options.pop("channels", None) or channels
+        allowed.insert("order" in allowed, "channels")
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
             f"layer {name!r} has no option {', '.join(map(repr, unknown))}; "
             f"options: {', '.join(allowed) or 'none'}"
         )
-    return builder(order, channels, **options)
+    return cls(**arguments, **options)
 
 
 DEFAULT_LAYERS: list[LayerSpec] = [

@@ -37,7 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from symlight.groups import PermutationGroup
-from symlight.models.base import EquivariantModule
+from symlight.models.base import SetModule
 from symlight.symmetry import (
     SetSymmetry,
     check_order,
@@ -58,11 +58,13 @@ __all__ = [
     "assert_equivariant",
     "default_tolerance",
     "equivariance_error",
+    "find_violation",
     "locate_violation",
+    "tolerances",
 ]
 
 Forward = Callable[[nn.Module, Mapping[str, Tensor]], "Tensor | Mapping[str, Tensor]"]
-"""How to run a model on a batch dict. The default calls an :class:`EquivariantModule` as
+"""How to run a model on a batch dict. The default calls a :class:`~symlight.models.SetModule` as
 ``model(batch["x"], mask=batch["mask"])`` and any other module (a LightningModule) as
 ``model(batch)``."""
 
@@ -87,6 +89,36 @@ def default_tolerance(dtype: torch.dtype) -> float:
             f"{', '.join(str(d) for d in TOLERANCES)} (or pass atol and rtol)"
         )
     return TOLERANCES[dtype]
+
+
+def tolerances(
+    dtype: torch.dtype,
+    atol: float | None = None,
+    rtol: float | None = None,
+    compute_dtype: torch.dtype | None = None,
+) -> tuple[float, float]:
+    """``(atol, rtol)`` for outputs of ``dtype``: the one place tolerances are resolved.
+
+    Each defaults to :data:`TOLERANCES` of ``dtype``, or of ``compute_dtype`` (e.g. the autocast
+    dtype under mixed precision) when that one is less precise: an output promoted to float32
+    after bfloat16 matmuls carries bfloat16 rounding errors. A dtype without a default
+    (integers) takes float32's.
+
+    >>> tolerances(torch.float64), tolerances(torch.float32, atol=0.0)
+    ((1e-09, 1e-09), (0.0, 0.0001))
+    >>> tolerances(torch.float32, compute_dtype=torch.bfloat16)
+    (0.05, 0.05)
+    """
+    dtype = _coarsest(dtype, compute_dtype)
+    tol = TOLERANCES.get(dtype, TOLERANCES[torch.float32])
+    return (tol if atol is None else atol, tol if rtol is None else rtol)
+
+
+def _coarsest(dtype: torch.dtype, other: torch.dtype | None) -> torch.dtype:
+    """The less precise of two floating dtypes."""
+    if other is None or not other.is_floating_point or not dtype.is_floating_point:
+        return dtype
+    return other if torch.finfo(other).eps > torch.finfo(dtype).eps else dtype
 
 
 @dataclass(frozen=True)
@@ -150,9 +182,7 @@ class EquivarianceResult:
         self, atol: float | None = None, rtol: float | None = None
     ) -> tuple[float, float]:
         """``(atol, rtol)``, each defaulting to the tolerance of the output dtype."""
-        atol = default_tolerance(self.dtype) if atol is None else atol
-        rtol = default_tolerance(self.dtype) if rtol is None else rtol
-        return atol, rtol
+        return tolerances(self.dtype, atol, rtol)
 
     def violations(
         self, atol: float | None = None, rtol: float | None = None
@@ -203,7 +233,7 @@ class EquivarianceViolation(AssertionError):
 
 def default_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor | Mapping:
     """Call a network as ``model(x, mask=mask)`` and anything else as ``model(batch)``."""
-    if isinstance(model, EquivariantModule):
+    if isinstance(model, SetModule):
         return model(batch["x"], mask=batch.get("mask"))
     return model(batch)
 
@@ -434,7 +464,7 @@ def locate_violation(
     """The first submodule whose output is not equivariant under ``perm``, or None.
 
     Records, with forward hooks, the output of every submodule that declares an ``out_order``
-    (every :class:`~symlight.models.EquivariantModule`) on the batch and on the permuted batch,
+    (every :class:`~symlight.models.SetModule`) on the batch and on the permuted batch,
     brings the latter back by the module's order and compares. Modules are visited in the order
     their forward passes finish, so an inner layer comes before the network that contains it.
     Tolerances default by the dtype of each submodule's output.
@@ -481,8 +511,8 @@ def locate_violation(
                 continue  # not a set-shaped output (e.g. a different set size)
             a = float(errors.max())
             r = a / max(float(scale), torch.finfo(torch.float32).tiny)
-            tol = default_tolerance(ref.dtype) if ref.dtype in TOLERANCES else 1e-4
-            if a > (tol if atol is None else atol) and r > (tol if rtol is None else rtol):
+            module_atol, module_rtol = tolerances(ref.dtype, atol, rtol)
+            if a > module_atol and r > module_rtol:
                 return SubmoduleError(name, types[name], orders[name], a, r)
     return None
 
@@ -512,6 +542,59 @@ def violation_message(
     )
 
 
+def find_violation(
+    model: nn.Module,
+    batch: Mapping[str, Tensor],
+    symmetry: SetSymmetry,
+    num_samples: int = 2,
+    generator: torch.Generator | None = None,
+    *,
+    atol: float | None = None,
+    rtol: float | None = None,
+    compute_dtype: torch.dtype | None = None,
+    locate: bool = True,
+    train: bool | None = None,
+    forward: Forward | None = None,
+    out_order: int | Mapping[str, int] | None = None,
+) -> tuple[EquivarianceResult, str | None]:
+    """Measure, and on a violation locate the culprit and describe it: the path shared by
+    :func:`assert_equivariant` and the :class:`~symlight.callbacks.EquivarianceCheck` callback.
+
+    Returns the :class:`EquivarianceResult` and, when some group element exceeds the tolerances
+    (:func:`tolerances` of the output dtype and ``compute_dtype``), the message of
+    :func:`violation_message`, naming the first non-equivariant submodule unless ``locate`` is
+    False; else None.
+    """
+    result = equivariance_error(
+        model,
+        batch,
+        symmetry,
+        num_samples,
+        generator,
+        train=train,
+        forward=forward,
+        out_order=out_order,
+    )
+    atol, rtol = tolerances(result.dtype, atol, rtol, compute_dtype)
+    bad = result.violations(atol, rtol)
+    if not bad:
+        return result, None
+    culprit = None
+    if locate:
+        culprit = locate_violation(
+            model,
+            batch,
+            symmetry,
+            bad[0].perm,
+            seed=bad[0].seed,
+            atol=atol,
+            rtol=rtol,
+            train=train,
+            forward=forward,
+        )
+    return result, violation_message(result, culprit, atol, rtol)
+
+
 def assert_equivariant(
     model: nn.Module,
     batch: Mapping[str, Tensor],
@@ -531,28 +614,18 @@ def assert_equivariant(
     The message names the group element, the error, the first submodule whose output stops
     being equivariant, and a table of every measured element. Returns the result otherwise.
     """
-    result = equivariance_error(
+    result, message = find_violation(
         model,
         batch,
         symmetry,
         num_samples,
         generator,
+        atol=atol,
+        rtol=rtol,
         train=train,
         forward=forward,
         out_order=out_order,
     )
-    bad = result.violations(atol, rtol)
-    if bad:
-        culprit = locate_violation(
-            model,
-            batch,
-            symmetry,
-            bad[0].perm,
-            seed=bad[0].seed,
-            atol=atol,
-            rtol=rtol,
-            train=train,
-            forward=forward,
-        )
-        raise EquivarianceViolation(violation_message(result, culprit, atol, rtol))
+    if message is not None:
+        raise EquivarianceViolation(message)
     return result

@@ -9,11 +9,11 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
-from symlight.models import EncodedSet, EncoderFactory, EquivariantModule
+from symlight.models import EncodedSet, EncoderFactory, SetModule
 
 __all__ = ["NetworkFactory", "SymmetricModule", "build_network", "check_batch"]
 
-NetworkFactory = Callable[[int, int, int], EquivariantModule]
+NetworkFactory = Callable[[int, int, int], SetModule]
 """Builds a network from ``(in_channels, out_channels, out_order)``, which the task supplies."""
 
 Stage = Literal["train", "val", "test"]
@@ -37,6 +37,8 @@ def check_batch(
         )
     if x.shape[1] == 0:
         raise ValueError(f"batch[{key!r}] holds empty sets (n = 0): every set needs an element")
+    if torch.isfinite(x).all():  # the usual case, without gathering the real elements
+        return
     real = x if mask is None else x[mask]
     if not torch.isfinite(real).all():
         raise ValueError(f"batch[{key!r}] has NaN or infinite values in real (unpadded) elements")
@@ -99,9 +101,13 @@ class SymmetricModule(L.LightningModule):
         schedule: Literal["constant", "onecycle", "cosine"] = "constant",
     ) -> None:
         super().__init__()
+        if not lr > 0:
+            raise ValueError(f"lr must be a positive learning rate (e.g. 1e-3), got {lr}")
+        if not weight_decay >= 0:
+            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.save_hyperparameters()
         self.net = build_network(net, encoder, element_shape, out_channels, out_order)
-        if isinstance(self.net, EquivariantModule) and self.net.out_order != out_order:
+        if isinstance(self.net, SetModule) and self.net.out_order != out_order:
             raise ValueError(
                 f"{type(self.net).__name__} returns order {int(self.net.out_order)} but the task "
                 f"needs order {out_order}"
@@ -145,7 +151,7 @@ class SymmetricModule(L.LightningModule):
         return names[dataloader_idx]
 
     def _shared_step(
-        self, batch: Mapping[str, Tensor], stage: Stage, dataloader_idx: int = 0
+        self, batch: Mapping[str, Tensor], stage: Stage, dataloader_idx: int = 0, log: bool = True
     ) -> Tensor:
         task = self.task
         check_batch(batch, element_shape=self.hparams.element_shape)
@@ -153,19 +159,24 @@ class SymmetricModule(L.LightningModule):
         loss = task.loss(output, batch)
         suffix = self._suffix(stage, dataloader_idx)
         size = batch["x"].shape[0]
-        self.log(
-            f"{stage}/loss{suffix}",
-            loss,
-            batch_size=size,
-            add_dataloader_idx=False,
-            sync_dist=stage != "train",
-            prog_bar=stage == "train" or not suffix,
-        )
-        self.update_metrics(task.evaluate(output.detach(), batch), stage, suffix)
+        if log:
+            self.log(
+                f"{stage}/loss{suffix}",
+                loss,
+                batch_size=size,
+                add_dataloader_idx=False,
+                sync_dist=stage != "train",
+                prog_bar=stage == "train" or not suffix,
+            )
+        self.update_metrics(task.evaluate(output.detach(), batch), stage, suffix, log=log)
         return loss
 
-    def update_metrics(self, values: Mapping, stage: Stage, suffix: str = "") -> None:
-        """Feed each metric its ``update`` arguments and log it as ``{stage}/{name}{suffix}``."""
+    def update_metrics(
+        self, values: Mapping, stage: Stage, suffix: str = "", log: bool = True
+    ) -> None:
+        """Feed each metric its ``update`` arguments and log it as ``{stage}/{name}{suffix}``;
+        with ``log=False`` (a training step whose values no logger sees) only update it.
+        """
         for name, args in values.items():
             key = _key(stage, name, suffix)
             if key not in self.metrics:
@@ -175,6 +186,9 @@ class SymmetricModule(L.LightningModule):
                 )
             metric = self.metrics[key]
             args = args if isinstance(args, tuple) else (args,)
+            if not log:
+                metric.update(*args)  # still counts towards the epoch's value
+                continue
             if stage == "train":
                 metric(*args)
             else:
@@ -189,7 +203,17 @@ class SymmetricModule(L.LightningModule):
             )
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
-        return self._shared_step(batch, "train")
+        # Step values reach the logger every `log_every_n_steps` steps: calling self.log only on
+        # those steps (and on each epoch's first batch, which registers the epoch's metrics)
+        # saves most of what Lightning adds per step to a small network. Metrics still see
+        # every batch.
+        trainer = self.trainer
+        log = (
+            batch_idx == 0
+            or bool(trainer.fast_dev_run)
+            or trainer._logger_connector.should_update_logs
+        )
+        return self._shared_step(batch, "train", log=log)
 
     def validation_step(
         self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0

@@ -63,12 +63,12 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path, monkeypatch):
 def test_resuming_with_another_length_or_other_data_fails_clearly(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     main(["fit", "--config", "argmax.yaml", *TINY])
-    with pytest.raises(ValueError, match="one-cycle schedule spans 5 steps but this run has 15"):
+    with pytest.raises(SystemExit, match="one-cycle schedule spans 5 steps but this run has 15"):
         main(
             ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=3", "--ckpt_path=last"]
         )
     with pytest.raises(
-        ValueError, match="trained with element_shape=\\(1,\\) but this run.s data gives"
+        SystemExit, match="trained with element_shape=\\(1,\\) but this run.s data gives"
     ):
         main(
             [
