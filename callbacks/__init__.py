@@ -1,5 +1,6 @@
 """Training-time callbacks."""
 
 from .equivariance import EquivarianceCheck
+from .images import SetImageGrid
 
-__all__ = ["EquivarianceCheck"]
+__all__ = ["EquivarianceCheck", "SetImageGrid"]

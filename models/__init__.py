@@ -2,8 +2,9 @@
 
 from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
 from .base import EquivariantModule, mask_output
-from .baseline import MLPBaseline
+from .baseline import MLPBaseline, PooledBaseline
 from .deepsets import DeepSets
+from .encoders import ConvEncoder, MLPEncoder
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
 from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
 from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce
@@ -31,6 +32,7 @@ __all__ = [
     "TERMS",
     "Activation",
     "ChannelDropout",
+    "ConvEncoder",
     "DeepSets",
     "EquivariantLinear",
     "EquivariantModule",
@@ -39,6 +41,7 @@ __all__ = [
     "LayerNorm",
     "LayerSpec",
     "MLPBaseline",
+    "MLPEncoder",
     "MultiheadAttention",
     "PairMLP",
     "PairwiseComparison",
@@ -46,6 +49,7 @@ __all__ = [
     "PairwiseNet",
     "PairwiseReduce",
     "Pointwise",
+    "PooledBaseline",
     "SetTransformer",
     "Term",
     "basis_size",
