@@ -4,6 +4,7 @@ from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
 from .base import EquivariantModule, mask_output
 from .baseline import MLPBaseline, PooledBaseline
 from .deepsets import DeepSets
+from .encoded import EncodedSet, EncoderFactory
 from .encoders import ConvEncoder, MLPEncoder
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
 from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
@@ -34,6 +35,8 @@ __all__ = [
     "ChannelDropout",
     "ConvEncoder",
     "DeepSets",
+    "EncodedSet",
+    "EncoderFactory",
     "EquivariantLinear",
     "EquivariantModule",
     "EquivariantNetwork",

@@ -18,7 +18,7 @@ output stops being equivariant (:func:`locate_violation`, forward hooks on the s
 >>> from symlight.models import DeepSets
 >>> net = DeepSets(1, 1, out_order=1, hidden=8).double()
 >>> batch = {"x": torch.randn(4, 6, 1, dtype=torch.float64), "mask": torch.ones(4, 6, dtype=bool)}
->>> result = equivariance_error(net, batch, SetSymmetry({"x": 1}, output_order=1))
+>>> result = equivariance_error(net, batch, SetSymmetry({"x": 1}, out_order=1))
 >>> [row.element for row in result.rows]
 ['transposition', 'cycle', 'random 1', 'random 2']
 >>> result.max_abs_error < 1e-12
@@ -239,7 +239,7 @@ def _mode(model: nn.Module, train: bool | None) -> Iterator[None]:
 
 def _outputs(
     out: Tensor | Mapping[str, Tensor] | Sequence[Tensor],
-    output_order: int | Mapping[str, int],
+    out_order: int | Mapping[str, int],
 ) -> dict[str, tuple[Tensor, int]]:
     if isinstance(out, Tensor):
         named = {"output": out}
@@ -247,9 +247,9 @@ def _outputs(
         named = dict(out)
     else:
         named = {f"output[{i}]": t for i, t in enumerate(out)}
-    if isinstance(output_order, Mapping):
-        return {k: (t, check_order(output_order[k])) for k, t in named.items()}
-    return {k: (t, check_order(output_order)) for k, t in named.items()}
+    if isinstance(out_order, Mapping):
+        return {k: (t, check_order(out_order[k])) for k, t in named.items()}
+    return {k: (t, check_order(out_order)) for k, t in named.items()}
 
 
 def _entry_mask(mask: Tensor | None, order: int, like: Tensor) -> Tensor | None:
@@ -321,7 +321,7 @@ def equivariance_error(
     *,
     train: bool | None = None,
     forward: Forward | None = None,
-    output_order: int | Mapping[str, int] | None = None,
+    out_order: int | Mapping[str, int] | None = None,
 ) -> EquivarianceResult:
     """Measure ``max |f(P·batch) - P·f(batch)|`` over sampled group elements ``P``.
 
@@ -340,7 +340,7 @@ def equivariance_error(
             modes and batch-norm buffers are restored afterwards. In training mode every forward
             pass starts from the same seed, so dropout shared across the set draws the same mask.
         forward: how to run the model on a batch (see :data:`Forward`).
-        output_order: order of the output(s) when it differs from ``symmetry.output_order``;
+        out_order: order of the output(s) when it differs from ``symmetry.out_order``;
             a dict ``{name: order}`` for models that return a dict of outputs.
 
     Returns:
@@ -352,7 +352,7 @@ def equivariance_error(
         raise ValueError(f"num_samples must be >= 0, got {num_samples}")
     forward = forward or default_forward
     generator = generator if generator is not None else torch.Generator().manual_seed(0)
-    order = symmetry.output_order if output_order is None else output_order
+    order = symmetry.out_order if out_order is None else out_order
     device = _device(batch)
     mask = batch.get("mask")
     seed = int(torch.randint(2**62, (1,), generator=generator))
@@ -490,7 +490,7 @@ def assert_equivariant(
     rtol: float | None = None,
     train: bool | None = None,
     forward: Forward | None = None,
-    output_order: int | Mapping[str, int] | None = None,
+    out_order: int | Mapping[str, int] | None = None,
 ) -> EquivarianceResult:
     """Measure with :func:`equivariance_error` and raise :class:`EquivarianceViolation` if any
     group element's error exceeds both ``atol`` and ``rtol`` (defaults: by the output dtype).
@@ -506,7 +506,7 @@ def assert_equivariant(
         generator,
         train=train,
         forward=forward,
-        output_order=output_order,
+        out_order=out_order,
     )
     bad = result.violations(atol, rtol)
     if bad:

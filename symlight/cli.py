@@ -126,7 +126,7 @@ class SymlightCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
-        for source in ("in_features", "out_features", "out_order"):
+        for source in ("element_shape", "out_channels", "out_order"):
             parser.link_arguments(
                 f"data.{source}", f"model.init_args.{source}", apply_on="instantiate"
             )

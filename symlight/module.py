@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
 import lightning as L
 import torch
 from torch import Tensor, nn
-from torchmetrics import MeanMetric
 
-from symlight.models import EquivariantModule
+from symlight.models import EncodedSet, EncoderFactory, EquivariantModule
 
-__all__ = ["NetworkFactory", "SymmetricModule", "check_batch"]
+__all__ = ["NetworkFactory", "SymmetricModule", "build_network", "check_batch"]
 
 NetworkFactory = Callable[[int, int, int], EquivariantModule]
 """Builds a network from ``(in_channels, out_channels, out_order)``, which the task supplies."""
@@ -20,12 +19,21 @@ NetworkFactory = Callable[[int, int, int], EquivariantModule]
 Stage = Literal["train", "val", "test"]
 
 
-def check_batch(batch: Mapping[str, Tensor], key: str = "x") -> None:
-    """Raise a ValueError for inputs no network should see: empty sets or non-finite values."""
+def check_batch(
+    batch: Mapping[str, Tensor], key: str = "x", element_shape: Sequence[int] | None = None
+) -> None:
+    """Raise a ValueError for inputs no network should see: empty sets, elements of the wrong
+    shape or non-finite values.
+    """
     x, mask = batch[key], batch.get("mask")
     if x.dim() < 3:
         raise ValueError(
             f"batch[{key!r}] must be (batch, n, ...) with the set on dim 1, got {tuple(x.shape)}"
+        )
+    if element_shape is not None and tuple(x.shape[2:]) != tuple(element_shape):
+        raise ValueError(
+            f"batch[{key!r}] has elements of shape {tuple(x.shape[2:])} but the task declares "
+            f"element_shape={tuple(element_shape)}"
         )
     if x.shape[1] == 0:
         raise ValueError(f"batch[{key!r}] holds empty sets (n = 0): every set needs an element")
@@ -34,18 +42,43 @@ def check_batch(batch: Mapping[str, Tensor], key: str = "x") -> None:
         raise ValueError(f"batch[{key!r}] has NaN or infinite values in real (unpadded) elements")
 
 
-class SymmetricModule(L.LightningModule):
-    """Trains ``net`` on whatever task the DataModule declares.
+def build_network(
+    net: NetworkFactory,
+    encoder: EncoderFactory | None,
+    element_shape: Sequence[int],
+    out_channels: int,
+    out_order: int,
+) -> nn.Module:
+    """The network for a task: ``net(in_channels, out_channels, out_order)``, under a per-element
+    ``encoder`` when one is given (required for elements that are not vectors).
+    """
+    shape = tuple(element_shape)
+    if encoder is not None:
+        encoded = encoder(shape)
+        return EncodedSet(encoded, net(encoded.out_channels, out_channels, out_order))
+    if len(shape) != 1:
+        raise ValueError(
+            f"elements of shape {shape} are not vectors: give a per-element encoder "
+            "(--model.init_args.encoder, e.g. symlight.models.ConvEncoder for images)"
+        )
+    return net(shape[0], out_channels, out_order)
 
-    The task (a :class:`symlight.tasks.SetTask`) supplies the loss, the per-set metrics and the
-    input/output sizes; the CLI links those sizes into ``in_features``, ``out_features`` and
-    ``out_order``, and ``net`` is called with them. The module is as equivariant as ``net``.
+
+class SymmetricModule(L.LightningModule):
+    """Trains ``net`` on whatever task the DataModule declares; as equivariant as ``net``.
+
+    The task (a :class:`symlight.tasks.SetTask`) supplies the loss, the metrics and the data's
+    dimensions; the CLI links ``element_shape``, ``out_channels`` and ``out_order`` from the task,
+    and the network is built from them (see :func:`build_network`).
 
     Args:
-        net: network class and its hyper-parameters, built as ``net(in_features, out_features,
-            out_order)``.
-        in_features: channels per input element (linked from the data).
-        out_features: output channels per entry (linked from the data).
+        net: network class and its hyper-parameters, built as ``net(in_channels, out_channels,
+            out_order)``; ``in_channels`` is the element size, or the encoder's ``out_channels``.
+        encoder: per-element encoder class and its hyper-parameters, built as
+            ``encoder(element_shape)`` and applied with shared weights to every real element
+            (images: ``symlight.models.ConvEncoder``). Optional for vector elements.
+        element_shape: shape of one element of ``x`` (linked from the data).
+        out_channels: output channels per entry (linked from the data).
         out_order: order of the output (linked from the data).
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
@@ -57,8 +90,9 @@ class SymmetricModule(L.LightningModule):
     def __init__(
         self,
         net: NetworkFactory,
-        in_features: int = 1,
-        out_features: int = 1,
+        encoder: EncoderFactory | None = None,
+        element_shape: tuple[int, ...] = (1,),
+        out_channels: int = 1,
         out_order: int = 1,
         lr: float = 1e-3,
         weight_decay: float = 0.0,
@@ -66,7 +100,7 @@ class SymmetricModule(L.LightningModule):
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = net(in_features, out_features, out_order)
+        self.net = build_network(net, encoder, element_shape, out_channels, out_order)
         if isinstance(self.net, EquivariantModule) and self.net.out_order != out_order:
             raise ValueError(
                 f"{type(self.net).__name__} returns order {int(self.net.out_order)} but the task "
@@ -87,25 +121,37 @@ class SymmetricModule(L.LightningModule):
 
     def setup(self, stage: str) -> None:
         task = self.task
+        declared = dict(task.metrics().items())
         for stage_name in ("train", "val", "test"):
             for suffix in [""] if stage_name == "train" else task.val_names:
-                for name in task.metric_names:
+                for name, metric in declared.items():
                     key = _key(stage_name, name, suffix)
                     if key not in self.metrics:
-                        self.metrics[key] = MeanMetric()
+                        self.metrics[key] = metric.clone()
 
     # -- steps ------------------------------------------------------------------------------
     def forward(self, batch: Mapping[str, Tensor]) -> Tensor:
         return self.net(batch["x"], mask=batch.get("mask"))
 
+    def _suffix(self, stage: Stage, dataloader_idx: int) -> str:
+        if stage == "train":
+            return ""
+        names = self.task.val_names
+        if dataloader_idx >= len(names):
+            raise ValueError(
+                f"{type(self.task).__name__} has {len(names)} val_names {list(names)} but "
+                f"{stage} loader {dataloader_idx} exists: give one suffix per loader"
+            )
+        return names[dataloader_idx]
+
     def _shared_step(
         self, batch: Mapping[str, Tensor], stage: Stage, dataloader_idx: int = 0
     ) -> Tensor:
-        check_batch(batch)
         task = self.task
+        check_batch(batch, element_shape=self.hparams.element_shape)
         output = self(batch)
         loss = task.loss(output, batch)
-        suffix = task.val_names[dataloader_idx] if stage != "train" else ""
+        suffix = self._suffix(stage, dataloader_idx)
         size = batch["x"].shape[0]
         self.log(
             f"{stage}/loss{suffix}",
@@ -115,9 +161,24 @@ class SymmetricModule(L.LightningModule):
             sync_dist=stage != "train",
             prog_bar=stage == "train" or not suffix,
         )
-        for name, values in task.evaluate(output.detach(), batch).items():
-            metric = self.metrics[_key(stage, name, suffix)]
-            metric(values)
+        self.update_metrics(task.evaluate(output.detach(), batch), stage, suffix)
+        return loss
+
+    def update_metrics(self, values: Mapping, stage: Stage, suffix: str = "") -> None:
+        """Feed each metric its ``update`` arguments and log it as ``{stage}/{name}{suffix}``."""
+        for name, args in values.items():
+            key = _key(stage, name, suffix)
+            if key not in self.metrics:
+                raise KeyError(
+                    f"{type(self.task).__name__}.evaluate returned {name!r}, which is not one of "
+                    f"its metrics() ({', '.join(self.task.metrics())}): add it to metrics()"
+                )
+            metric = self.metrics[key]
+            args = args if isinstance(args, tuple) else (args,)
+            if stage == "train":
+                metric(*args)
+            else:
+                metric.update(*args)
             self.log(
                 f"{stage}/{name}{suffix}",
                 metric,
@@ -126,7 +187,6 @@ class SymmetricModule(L.LightningModule):
                 on_epoch=True,
                 prog_bar=not suffix,
             )
-        return loss
 
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         return self._shared_step(batch, "train")
@@ -144,14 +204,14 @@ class SymmetricModule(L.LightningModule):
     def predict_step(
         self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> Tensor:
-        check_batch(batch)
+        check_batch(batch, element_shape=self.hparams.element_shape)
         return self(batch)
 
     # -- optimisation -----------------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint.get("hyper_parameters", {})
-        for key in ("in_features", "out_features", "out_order"):
-            if key in saved and saved[key] != self.hparams[key]:
+        for key in ("element_shape", "out_channels", "out_order"):
+            if key in saved and _plain(saved[key]) != _plain(self.hparams[key]):
                 raise ValueError(
                     f"the checkpoint was trained with {key}={saved[key]} but this run's data gives "
                     f"{key}={self.hparams[key]}: use the data arguments of the training run "
@@ -185,6 +245,10 @@ class SymmetricModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def _plain(value):
+    return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
 def _key(stage: str, name: str, suffix: str) -> str:

@@ -62,18 +62,18 @@ class SetSymmetry:
     """What a task's batch and its model output do under a permutation of the set.
 
     ``inputs`` maps each batch key that permutes to its order (the permuted axes start at dim 1);
-    ``output_order`` is the order of the model output (0: invariant, 1: per element, 2: per pair).
+    ``out_order`` is the order of the model output (0: invariant, 1: per element, 2: per pair).
     The key ``mask`` (``(B, n)`` bool, True for real elements) always permutes with order 1.
     """
 
     inputs: Mapping[str, int] = field(default_factory=lambda: {"x": 1})
-    output_order: int = 1
+    out_order: int = 1
 
     def __post_init__(self) -> None:
         for key, order in self.inputs.items():
             if check_order(order) == Order.INVARIANT:
                 raise ValueError(f"input {key!r} has order 0: invariant inputs need not be listed")
-        check_order(self.output_order)
+        check_order(self.out_order)
 
 
 def identity(batch_size: int, n: int, device: torch.device | None = None) -> Tensor:

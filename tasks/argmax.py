@@ -1,6 +1,6 @@
 """The argmax family: find, mark, rank or regress the maximum of a set.
 
-Each element has a score: its value when ``features == 1``, else a fixed hidden function of its
+Each element has a score: its value when ``channels == 1``, else a fixed hidden function of its
 feature vector (a random two-layer tanh network drawn from ``seed``). Targets, by ``target``:
 
 - ``argmax``: which element is largest. Per-element logits, softmax over the set; the loss is
@@ -35,10 +35,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
+from torchmetrics import MeanAbsoluteError, MeanMetric, Metric
 
 from symlight.symmetry import SetSymmetry
 
-from .base import SetTask, batch_loader
+from .base import MetricArgs, SetTask, batch_loader
 
 __all__ = ["ArgmaxDataModule", "Target", "Values"]
 
@@ -56,12 +57,12 @@ class _SetSampler:
         self.task = task
         hidden = torch.Generator().manual_seed(task.seed)
         width = 16
-        self.w1 = torch.randn(task.features, width, generator=hidden) / math.sqrt(task.features)
+        self.w1 = torch.randn(task.channels, width, generator=hidden) / math.sqrt(task.channels)
         self.b1 = torch.randn(width, generator=hidden) * 0.1
         self.w2 = torch.randn(width, generator=hidden) / math.sqrt(width)
 
     def score(self, x: Tensor) -> Tensor:
-        if self.task.features == 1:
+        if self.task.channels == 1:
             return x[..., 0]
         return torch.tanh(x @ self.w1 + self.b1) @ self.w2
 
@@ -77,7 +78,7 @@ class _SetSampler:
         sizes = torch.randint(n_min, n_max + 1, (batch_size,), generator=gen)
         n = int(sizes.max())
         mask = torch.arange(n)[None, :] < sizes[:, None]
-        x = self.values((batch_size, n, self.task.features), gen) * mask[..., None]
+        x = self.values((batch_size, n, self.task.channels), gen) * mask[..., None]
         return {"x": x, "mask": mask, **targets(self.score(x), mask, self.task.target, self.task.k)}
 
 
@@ -132,7 +133,8 @@ class ArgmaxDataModule(SetTask):
             ``integers`` in ``low..high`` (ties are then common).
         low: lower bound for ``uniform`` and ``integers``.
         high: upper bound for ``uniform`` and ``integers``.
-        features: channels per element; above 1 the score is a hidden function of the vector.
+        channels: numbers per element (``element_shape = (channels,)``); above 1 the score is a
+            hidden function of the vector.
         k: how many elements ``topk`` marks.
         batch_size: sets per batch.
         batches_per_epoch: training batches per epoch (each one freshly drawn).
@@ -150,7 +152,7 @@ class ArgmaxDataModule(SetTask):
         values: Values = "uniform",
         low: float = 0.0,
         high: float = 1.0,
-        features: int = 1,
+        channels: int = 1,
         k: int = 3,
         batch_size: int = 128,
         batches_per_epoch: int = 100,
@@ -167,7 +169,7 @@ class ArgmaxDataModule(SetTask):
         if (values == "uniform" and not low < high) or (values == "integers" and not low <= high):
             raise ValueError(f"need low < high for {values} values, got low={low}, high={high}")
         for name, value in (
-            ("features", features),
+            ("channels", channels),
             ("k", k),
             ("batch_size", batch_size),
             ("batches_per_epoch", batches_per_epoch),
@@ -179,17 +181,16 @@ class ArgmaxDataModule(SetTask):
         self.target, self.n_min, self.n_max = target, n_min, n_max
         self.val_sizes = [int(s) for s in val_sizes]
         self.values, self.low, self.high = values, low, high
-        self.features, self.k, self.seed = features, k, seed
+        self.channels, self.k, self.seed = channels, k, seed
         self.batch_size, self.batches_per_epoch, self.val_sets = (
             batch_size,
             batches_per_epoch,
             val_sets,
         )
 
-        self.symmetry = SetSymmetry(inputs={"x": 1}, output_order=_OUTPUT_ORDER[target])
-        self.in_features = features
-        self.out_features = 1
-        self.metric_names = {"max": ["mae"], "argmax": ["acc"]}.get(target, ["acc", "element_acc"])
+        self.symmetry = SetSymmetry(inputs={"x": 1}, out_order=_OUTPUT_ORDER[target])
+        self.element_shape = (channels,)
+        self.out_channels = 1
         self.val_names = [""] + [f"@n={s}" for s in self.val_sizes]
         self.sampler = _SetSampler(self)
         self._train = _FreshBatches(self, batches_per_epoch)
@@ -232,6 +233,16 @@ class ArgmaxDataModule(SetTask):
         self._train.epoch = int(state_dict["train_epoch"])
 
     # -- objective ----------------------------------------------------------------------------
+    def metrics(self) -> dict[str, Metric]:
+        """``mae`` for ``max``; the fraction of sets solved (``acc``) otherwise, and the fraction
+        of elements right (``element_acc``) for the per-element targets but ``argmax``.
+        """
+        if self.target == "max":
+            return {"mae": MeanAbsoluteError()}
+        if self.target == "argmax":
+            return {"acc": MeanMetric()}
+        return {"acc": MeanMetric(), "element_acc": MeanMetric()}
+
     def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
         y, mask = batch["y"], batch["mask"]
         if self.target == "max":
@@ -249,10 +260,10 @@ class ArgmaxDataModule(SetTask):
             error = F.binary_cross_entropy_with_logits(logits, y.to(logits.dtype), reduction="none")
         return (error * mask).sum() / mask.sum().clamp(min=1)
 
-    def evaluate(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    def evaluate(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, MetricArgs]:
         y, mask = batch["y"], batch["mask"]
         if self.target == "max":
-            return {"mae": (output.squeeze(-1) - y).abs()}
+            return {"mae": (output.squeeze(-1), y)}
         logits = output.squeeze(-1)
         if self.target == "argmax":
             low = torch.finfo(logits.dtype).min

@@ -22,7 +22,7 @@ from symlight.models import (
 from symlight.symmetry import SetSymmetry
 
 PRESETS = getattr(symlight.models, "PRESETS", {"DeepSets": DeepSets})
-SET = SetSymmetry({"x": 1}, output_order=1)
+SET = SetSymmetry({"x": 1}, out_order=1)
 
 
 def make_batch(batch=5, n=7, features=3, dtype=torch.float64, padded=True, seed=0):
@@ -77,7 +77,7 @@ def test_mlp_baseline_invariant_output_is_flagged():
     torch.manual_seed(0)
     net = MLPBaseline(3, 2, out_order=0, n=7).double()
     with pytest.raises(EquivarianceViolation, match="not equivariant"):
-        assert_equivariant(net, make_batch(), SetSymmetry({"x": 1}, output_order=0))
+        assert_equivariant(net, make_batch(), SetSymmetry({"x": 1}, out_order=0))
 
 
 def test_injected_position_term_is_flagged_and_named():
@@ -137,7 +137,7 @@ def test_every_equivariant_preset_passes(name, out_order):
     torch.manual_seed(0)
     net = PRESETS[name](3, 2, out_order)
     net = net.double()
-    symmetry = SetSymmetry({"x": 1}, output_order=out_order)
+    symmetry = SetSymmetry({"x": 1}, out_order=out_order)
     batch = make_batch()
     result = assert_equivariant(net, batch, symmetry, train=False)
     assert result.max_abs_error < 1e-9
@@ -155,7 +155,7 @@ def test_orders_and_masks(out_order, padded):
             EquivariantLinear(2, out_order, 6, 2),
         ]
     ).double()
-    symmetry = SetSymmetry({"x": 1}, output_order=out_order)
+    symmetry = SetSymmetry({"x": 1}, out_order=out_order)
     batch = make_batch(padded=padded)
     result = assert_equivariant(net, batch, symmetry, num_samples=3)
     assert len(result.rows) == 5
@@ -200,9 +200,9 @@ def test_several_inputs_share_one_set_axis():
     def forward(m, b):
         return m.forward_batch(b)
 
-    symmetry = SetSymmetry({"x": 1, "labels": 1, "adjacency": 2}, output_order=1)
+    symmetry = SetSymmetry({"x": 1, "labels": 1, "adjacency": 2}, out_order=1)
     assert_equivariant(model, batch, symmetry, forward=forward)
-    forgot_labels = SetSymmetry({"x": 1, "adjacency": 2}, output_order=1)
+    forgot_labels = SetSymmetry({"x": 1, "adjacency": 2}, out_order=1)
     assert not equivariance_error(model, batch, forgot_labels, forward=forward).ok()
 
 
@@ -217,7 +217,7 @@ def test_dict_outputs_are_measured_one_by_one():
         make_batch(padded=False),
         SET,
         forward=forward,
-        output_order={"per_element": 1, "pooled": 0, "broken": 1},
+        out_order={"per_element": 1, "pooled": 0, "broken": 1},
     )
     errors = result.per_output
     assert set(errors) == {"per_element", "pooled", "broken"}

@@ -67,14 +67,16 @@ def test_resuming_with_another_length_or_other_data_fails_clearly(tmp_path, monk
         main(
             ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=3", "--ckpt_path=last"]
         )
-    with pytest.raises(ValueError, match="trained with in_features=1 but this run's data gives"):
+    with pytest.raises(
+        ValueError, match="trained with element_shape=\\(1,\\) but this run.s data gives"
+    ):
         main(
             [
                 "validate",
                 "--config",
                 "argmax.yaml",
                 *TINY,
-                "--data.init_args.features=3",
+                "--data.init_args.channels=3",
                 "--ckpt_path",
                 "last",
             ]
@@ -159,13 +161,13 @@ def test_data_dimensions_are_linked_into_the_model(tmp_path, monkeypatch):
             "fit",
             "--config",
             "argmax.yaml",
-            "--data.init_args.features=5",
+            "--data.init_args.channels=5",
             "--data.init_args.target=max",
             "--trainer.fast_dev_run=1",
             "--trainer.enable_progress_bar=false",
             "--data.init_args.val_sizes=[]",
         ]
     )
-    assert cli.model.hparams.in_features == 5
+    assert tuple(cli.model.hparams.element_shape) == (5,)
     assert cli.model.hparams.out_order == 0
     assert cli.model.net.out_order == 0

@@ -28,7 +28,12 @@ def fit(net, callback, target="argmax", precision=None, **trainer):
     task = ArgmaxDataModule(
         target=target, batches_per_epoch=2, val_sets=32, val_sizes=[15], batch_size=16
     )
-    model = SymmetricModule(net, task.in_features, task.out_features, task.out_order)
+    model = SymmetricModule(
+        net,
+        element_shape=task.element_shape,
+        out_channels=task.out_channels,
+        out_order=task.out_order,
+    )
     kwargs = dict(
         max_epochs=1,
         callbacks=[callback],
