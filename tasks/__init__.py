@@ -1,6 +1,13 @@
 """Tasks: LightningDataModules that declare their symmetry, loss and metrics."""
 
+from .anomaly import SetAnomalyDataModule
 from .argmax import ArgmaxDataModule
 from .base import MetricArgs, SetTask, batch_loader
 
-__all__ = ["ArgmaxDataModule", "MetricArgs", "SetTask", "batch_loader"]
+__all__ = [
+    "ArgmaxDataModule",
+    "MetricArgs",
+    "SetAnomalyDataModule",
+    "SetTask",
+    "batch_loader",
+]
