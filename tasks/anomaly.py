@@ -13,7 +13,8 @@ Sources (``source``), the property being the class unless said otherwise:
 - ``mnist``, ``fashion_mnist`` (1x28x28), ``cifar10`` (3x32x32): torchvision datasets under
   ``root``, fetched with ``download=True``;
 - ``celeba``: CelebA faces resized to ``image_size``, the DeepSets protocol: each set draws two
-  of the 40 attributes; the other elements have both, the odd one has neither;
+  of the 40 attributes (among the pairs at least 16 images of the split share and some lack); the
+  other elements have both, the odd one has neither;
 - ``folder``: a ``torchvision.datasets.ImageFolder`` tree ``root/<class>/<image>``, resized to
   ``image_size``.
 
@@ -51,6 +52,7 @@ __all__ = ["ImagePool", "SetAnomalyDataModule", "SetIndex", "Source", "load_sour
 Source = Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"]
 
 _SEED_STRIDE = 1_000_003
+_MIN_SHARED = 16
 _NATIVE_SHAPE = {
     "digits": (1, 8, 8),
     "mnist": (1, 28, 28),
@@ -100,9 +102,10 @@ class ImagePool:
             attrs = labels.to(torch.float32)
             both = attrs.T @ attrs
             neither = (1 - attrs).T @ (1 - attrs)
-            ok = (both >= 1) & (neither >= 1)
-            ok = torch.triu(ok, diagonal=1)
-            self.pairs = torch.nonzero(ok)
+            # pairs that enough images share (distinct images in a set of 16) and some lack
+            ok = torch.triu((both >= 1) & (neither >= 1), diagonal=1)
+            plenty = ok & (both >= _MIN_SHARED)
+            self.pairs = torch.nonzero(plenty if plenty.any() else ok)
             if len(self.pairs) == 0:
                 raise ValueError(
                     "no pair of attributes is shared by some images and absent in others"
