@@ -109,8 +109,9 @@ class SetImageGrid(Callback):
                 f"got x of shape {tuple(batch['x'].shape)} and keys {sorted(batch)}"
             )
         mask = batch.get("mask", torch.ones(batch["x"].shape[:2], dtype=torch.bool))
-        with torch.no_grad():
-            scores = pl_module(batch)
+        precision = trainer.precision_plugin
+        with torch.no_grad(), precision.forward_context():
+            scores = pl_module(precision.convert_input(batch)).float()
         grid = set_image_grid(
             batch["x"], mask, batch[self.target], scores.reshape(mask.shape), min_size=self.min_size
         )
