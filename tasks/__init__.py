@@ -1,5 +1,6 @@
 """Tasks: LightningDataModules that declare their symmetry, loss and metrics."""
 
+from . import bandit
 from .anomaly import SetAnomalyDataModule
 from .argmax import ArgmaxDataModule
 from .base import MetricArgs, SetTask, batch_loader
@@ -9,5 +10,6 @@ __all__ = [
     "MetricArgs",
     "SetAnomalyDataModule",
     "SetTask",
+    "bandit",
     "batch_loader",
 ]

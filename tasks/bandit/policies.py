@@ -1,0 +1,227 @@
+"""Classic bandit policies, batched over instances, on the environment's observation.
+
+Every policy is a callable ``policy(obs, generator=None) -> (B,) int64`` where ``obs`` holds
+``pulls`` and ``successes`` (B, k) int64 and ``steps_left`` (B,) int64, as
+:class:`~symlight.tasks.bandit.BernoulliBanditVectorEnv` returns them and
+:func:`~symlight.tasks.bandit.rollout` passes them. Random numbers (exploration, tie-breaking,
+posterior samples) come from ``generator`` when one is given (on the observation's device).
+
+Symmetry: all of them are equivariant over arms in distribution. The index policies score each
+arm from its own statistics (and the time step) and pull the best score, breaking ties uniformly
+at random; the Bayes-optimal policy's action values are functions of exchangeable arm states.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+
+import torch
+from torch import Tensor
+
+from .dp import BayesOptimalDP, bayes_optimal_value, dynamic_program
+
+__all__ = [
+    "BayesOptimalPolicy",
+    "EpsilonGreedyPolicy",
+    "GreedyPolicy",
+    "IndexPolicy",
+    "RandomPolicy",
+    "ThompsonPolicy",
+    "UCB1Policy",
+    "argmax_random_ties",
+    "bayes_optimal_value",
+]
+
+Obs = Mapping[str, Tensor]
+
+
+def argmax_random_ties(
+    scores: Tensor, generator: torch.Generator | None = None, atol: float = 0.0
+) -> Tensor:
+    """Index of the largest of ``scores`` (B, k) per row, ties broken uniformly at random.
+
+    Entries within ``atol`` of a row's largest are tied. Returns (B,) int64.
+    """
+    best = scores.max(dim=1, keepdim=True).values
+    tied = scores >= best - atol
+    noise = torch.rand(scores.shape, generator=generator, device=scores.device)
+    return torch.where(tied, noise, -1.0).argmax(dim=1)
+
+
+def _counts(obs: Obs) -> tuple[Tensor, Tensor]:
+    pulls, successes = obs["pulls"], obs["successes"]
+    if pulls.dim() != 2 or pulls.shape != successes.shape:
+        raise ValueError(
+            "a policy takes batched observations: pulls and successes of shape (B, k), got "
+            f"{tuple(pulls.shape)} and {tuple(successes.shape)}"
+        )
+    return pulls, successes
+
+
+class RandomPolicy:
+    """Pulls an arm uniformly at random. Symmetry: invariant in distribution over arms."""
+
+    def __call__(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        pulls, _ = _counts(obs)
+        b, k = pulls.shape
+        return torch.randint(k, (b,), generator=generator, device=pulls.device)
+
+    def __repr__(self) -> str:
+        return "RandomPolicy()"
+
+
+class IndexPolicy(ABC):
+    """Scores each arm from its own statistics and pulls the best score, ties at random.
+
+    Symmetry: permuting the arms permutes the scores, so the policy is equivariant over arms.
+    """
+
+    @abstractmethod
+    def scores(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        """(B, k) scores, float."""
+
+    def __call__(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        return argmax_random_ties(self.scores(obs, generator), generator)
+
+
+class GreedyPolicy(IndexPolicy):
+    """Pulls the arm with the highest posterior mean ``(s + 1) / (n + 2)`` (uniform prior).
+
+    This is the empirical mean with one pseudo-success and one pseudo-failure: an untried arm
+    scores 1/2, so the policy keeps an arm while it looks better than a fresh one.
+    Symmetry: equivariant over arms (an index policy).
+    """
+
+    def scores(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        pulls, successes = _counts(obs)
+        return (successes + 1.0) / (pulls + 2.0)
+
+    def __repr__(self) -> str:
+        return "GreedyPolicy()"
+
+
+class EpsilonGreedyPolicy(GreedyPolicy):
+    """With probability ``epsilon`` a uniformly random arm, otherwise :class:`GreedyPolicy`.
+
+    Symmetry: equivariant over arms in distribution.
+    """
+
+    def __init__(self, epsilon: float = 0.1) -> None:
+        if not 0.0 <= epsilon <= 1.0:
+            raise ValueError(f"epsilon={epsilon}: must lie in [0, 1]")
+        self.epsilon = epsilon
+
+    def __call__(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        greedy = super().__call__(obs, generator)
+        b, k = obs["pulls"].shape
+        device = greedy.device
+        explore = torch.rand(b, generator=generator, device=device) < self.epsilon
+        random = torch.randint(k, (b,), generator=generator, device=device)
+        return torch.where(explore, random, greedy)
+
+    def __repr__(self) -> str:
+        return f"EpsilonGreedyPolicy(epsilon={self.epsilon})"
+
+
+class UCB1Policy(IndexPolicy):
+    """UCB1 (Auer et al. 2002): pull each arm once, then the largest ``mean + sqrt(c ln t / n)``.
+
+    ``t`` is the number of pulls so far and ``c = 2`` the classic constant.
+    Symmetry: equivariant over arms (an index policy).
+    """
+
+    def __init__(self, c: float = 2.0) -> None:
+        if c < 0:
+            raise ValueError(f"c={c}: must be >= 0")
+        self.c = c
+
+    def scores(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        pulls, successes = _counts(obs)
+        n = pulls.double()
+        t = n.sum(dim=1, keepdim=True).clamp(min=1.0)
+        safe = n.clamp(min=1.0)
+        ucb = successes / safe + torch.sqrt(self.c * torch.log(t) / safe)
+        return torch.where(pulls > 0, ucb, math.inf)
+
+    def __repr__(self) -> str:
+        return f"UCB1Policy(c={self.c})"
+
+
+def _standard_gamma(alpha: Tensor, generator: torch.Generator | None) -> Tensor:
+    """Gamma(alpha, 1) samples for ``alpha >= 1`` (Marsaglia and Tsang 2000), from ``generator``.
+
+    Without a generator, torch's own sampler (which takes none) is used.
+    """
+    if generator is None:
+        return torch._standard_gamma(alpha)
+    flat = alpha.reshape(-1)
+    d = flat - 1.0 / 3.0
+    c = 1.0 / torch.sqrt(9.0 * d)
+    out = torch.empty_like(flat)
+    todo = torch.arange(flat.numel(), device=flat.device)
+    while todo.numel() > 0:  # about 2-5% rejected per round: later rounds are small
+        dd, cc = d[todo], c[todo]
+        x = torch.randn(todo.shape, generator=generator, device=flat.device, dtype=flat.dtype)
+        u = torch.rand(todo.shape, generator=generator, device=flat.device, dtype=flat.dtype)
+        v = (1.0 + cc * x) ** 3
+        log_v = torch.log(v.clamp(min=torch.finfo(v.dtype).tiny))
+        accept = (v > 0) & (torch.log(u) < 0.5 * x * x + dd - dd * v + dd * log_v)
+        out[todo[accept]] = (dd * v)[accept]
+        todo = todo[~accept]
+    return out.reshape(alpha.shape)
+
+
+class ThompsonPolicy(IndexPolicy):
+    """Thompson sampling: pull the arm with the largest sample of its Beta(1 + s, 1 + f) posterior.
+
+    Symmetry: equivariant over arms in distribution (an index policy on random scores).
+    """
+
+    def scores(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        pulls, successes = _counts(obs)
+        a = successes.double() + 1.0
+        b = (pulls - successes).double() + 1.0
+        x = _standard_gamma(a, generator)
+        y = _standard_gamma(b, generator)
+        return x / (x + y)
+
+    def __repr__(self) -> str:
+        return "ThompsonPolicy()"
+
+
+class BayesOptimalPolicy:
+    """The Bayes-optimal policy for ``k`` arms with uniform priors and ``horizon`` pulls.
+
+    It pulls an arm of largest action value, computed exactly by dynamic programming over Beta
+    posteriors (:mod:`symlight.tasks.bandit.dp`); tied arms are chosen uniformly at random. Its
+    expected total reward is :func:`bayes_optimal_value` ``(k, horizon)``, the best any policy can
+    do in expectation. Raises ``ValueError`` where the program is too large (see
+    :func:`~symlight.tasks.bandit.dp.dynamic_program`).
+
+    Symmetry: equivariant over arms in distribution (the action values of arms with equal
+    statistics are equal, and ties are broken at random).
+    """
+
+    def __init__(self, k: int, horizon: int) -> None:
+        self.k, self.horizon = k, horizon
+        self.dp: BayesOptimalDP = dynamic_program(k, horizon)
+
+    def __call__(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        pulls, successes = _counts(obs)
+        if pulls.shape[1] != self.k:
+            raise ValueError(
+                f"this policy is for k={self.k} arms; the observation has {pulls.shape[1]}"
+            )
+        total = pulls.sum(dim=1) + obs["steps_left"]
+        if bool((total != self.horizon).any()):
+            raise ValueError(
+                f"this policy is for horizon={self.horizon}; the observation's pulls + steps_left "
+                f"is {int(total[(total != self.horizon).nonzero()[0, 0]])}"
+            )
+        q = self.dp.action_values(successes, pulls - successes)
+        return argmax_random_ties(q, generator, atol=1e-9 * max(1.0, self.horizon))
+
+    def __repr__(self) -> str:
+        return f"BayesOptimalPolicy(k={self.k}, horizon={self.horizon})"
