@@ -2,9 +2,10 @@
 
 from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
 from .base import EquivariantModule, SetModule, mask_output
-from .baseline import MLPBaseline
+from .baseline import MLPBaseline, PooledBaseline
 from .deepsets import DeepSets
 from .encoded import EncodedSet, EncoderFactory
+from .encoders import ConvEncoder, MLPEncoder
 from .group_linear import GroupLinear
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
 from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
@@ -33,6 +34,7 @@ __all__ = [
     "TERMS",
     "Activation",
     "ChannelDropout",
+    "ConvEncoder",
     "DeepSets",
     "EncodedSet",
     "EncoderFactory",
@@ -44,6 +46,7 @@ __all__ = [
     "LayerNorm",
     "LayerSpec",
     "MLPBaseline",
+    "MLPEncoder",
     "MultiheadAttention",
     "PairMLP",
     "PairwiseComparison",
@@ -51,6 +54,7 @@ __all__ = [
     "PairwiseNet",
     "PairwiseReduce",
     "Pointwise",
+    "PooledBaseline",
     "SetModule",
     "SetTransformer",
     "Term",

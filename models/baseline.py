@@ -1,4 +1,4 @@
-"""The non-equivariant baseline: an MLP over the flattened, fixed-size set."""
+"""Non-equivariant baselines: an MLP over the flattened set, and the DeepSets paper's pooled one."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import torch
 from torch import Tensor, nn
 
 from .base import SetModule, mask_output
+from .pooling import check_pooling, element_mask, masked_pool
 
-__all__ = ["MLPBaseline"]
+__all__ = ["MLPBaseline", "PooledBaseline"]
 
 
 class MLPBaseline(SetModule):
@@ -47,6 +48,51 @@ class MLPBaseline(SetModule):
             x = mask_output(x, mask, 1)
         x = torch.nn.functional.pad(x, (0, 0, 0, self.n - size))
         y = self.mlp(x.flatten(1))
+        if self.out_order == 0:
+            return y
+        return mask_output(y.view(batch, self.n, self.out_channels)[:, :size], mask, 1)
+
+
+class PooledBaseline(SetModule):
+    """The DeepSets paper's non-equivariant baseline: pooled set features, then an MLP to ``n`` slots.
+
+    The elements are pooled over the set (an invariant summary), fully connected layers map the
+    summary to ``n`` outputs per channel, and output ``i`` is read as the logit of the element at
+    position ``i``: a fixed ``n``-way softmax whose slots are tied to positions, *not* to elements.
+    So it is not equivariant (permuting a set leaves its outputs where they were), a point of
+    comparison. With ``out_order=0`` it returns the invariant MLP output instead. Sets of at most
+    ``n`` elements; smaller ones use the first slots.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        out_order: int = 1,
+        n: int = 16,
+        hidden: int = 256,
+        depth: int = 2,
+        pooling: str = "max",
+    ) -> None:
+        super().__init__(1, out_order)
+        if out_order not in (0, 1):
+            raise ValueError(f"PooledBaseline returns order 0 or 1, got out_order={out_order}")
+        if n < 1 or hidden < 1 or depth < 1:
+            raise ValueError(f"need n, hidden and depth >= 1, got {n}, {hidden}, {depth}")
+        self.n, self.out_channels = n, out_channels
+        self.pooling = check_pooling(pooling)
+        width, layers = in_channels, []
+        for _ in range(depth - 1):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, out_channels * (n if out_order == 1 else 1)))
+        self.mlp = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        batch, size = x.shape[:2]
+        if size > self.n and self.out_order == 1:
+            raise ValueError(f"PooledBaseline was built for sets of at most n={self.n}, got {size}")
+        y = self.mlp(masked_pool(x, element_mask(mask), 1, self.pooling))
         if self.out_order == 0:
             return y
         return mask_output(y.view(batch, self.n, self.out_channels)[:, :size], mask, 1)

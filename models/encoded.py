@@ -7,7 +7,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from .base import EquivariantModule
+from .base import SetModule
 
 __all__ = ["EncodedSet", "EncoderFactory"]
 
@@ -16,8 +16,8 @@ EncoderFactory = Callable[[tuple[int, ...]], nn.Module]
 ``(N, *element_shape) -> (N, C)`` and has an ``out_channels`` attribute (``C``)."""
 
 
-class EncodedSet(EquivariantModule):
-    """``net`` applied to the elements encoded one by one, equivariant to S_n when ``net`` is.
+class EncodedSet(SetModule):
+    """``net`` applied to the elements encoded one by one: equivariant to S_n exactly when ``net`` is.
 
     The encoder sees one element at a time with shared weights, so encoding commutes with every
     permutation of the set: ``f(P·x) = P·f(x)`` holds exactly when it holds for ``net``. Only the
