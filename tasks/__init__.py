@@ -3,11 +3,12 @@
 from . import bandit
 from .anomaly import SetAnomalyDataModule
 from .argmax import ArgmaxDataModule
-from .base import MetricArgs, SetTask, batch_loader
+from .base import FreshBatches, MetricArgs, SetTask, batch_loader
 from .ring import RingDataModule
 
 __all__ = [
     "ArgmaxDataModule",
+    "FreshBatches",
     "MetricArgs",
     "RingDataModule",
     "SetAnomalyDataModule",

@@ -30,7 +30,7 @@ sizes ``val_sizes`` measure generalisation to set sizes never trained on (``val/
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,20 +38,19 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, IterableDataset
+from torch.utils.data import DataLoader, Dataset
 from torchmetrics import Metric
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import BinaryAUROC
 
 from symlight.symmetry import SetSymmetry
 
-from .base import SetTask
+from .base import FreshBatches, SetTask
 
 __all__ = ["ImagePool", "SetAnomalyDataModule", "SetIndex", "Source", "load_source", "split_pools"]
 
 Source = Literal["digits", "mnist", "fashion_mnist", "cifar10", "celeba", "folder"]
 
-_SEED_STRIDE = 1_000_003
 _MIN_SHARED = 16
 _NATIVE_SHAPE = {
     "digits": (1, 8, 8),
@@ -326,26 +325,6 @@ class _FixedSets(Dataset):
         return {"x": self.pool.images(b.positions), "mask": torch.ones_like(b.y), "y": b.y}
 
 
-class _FreshSets(IterableDataset):
-    """``length`` freshly drawn training batches per epoch, reproducible per (seed, rank, epoch)."""
-
-    def __init__(self, task: SetAnomalyDataModule, length: int) -> None:
-        self.task, self.length, self.epoch = task, length, 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[dict[str, Tensor]]:
-        t = self.task
-        gen = torch.Generator().manual_seed(t.seed + _SEED_STRIDE * (1 + t.rank + 64 * self.epoch))
-        self.epoch += 1
-        pool = t.pools["train"]
-        for _ in range(self.length):
-            sets = pool.draw_sets(t.batch_size, t.set_size, gen)
-            x = shift_images(pool.images(sets.positions), t.shift, gen)
-            yield {"x": x, "mask": torch.ones_like(sets.y), "y": sets.y}
-
-
 # -- the task -------------------------------------------------------------------------------------
 
 
@@ -441,13 +420,15 @@ class SetAnomalyDataModule(SetTask):
         self.out_channels = 1
         self.val_names = [""] + [f"@n={s}" for s in self.val_sizes]
         self._pools: dict[str, ImagePool] | None = None
-        self._train = _FreshSets(self, batches_per_epoch)
+        self.train_batches = FreshBatches(self, self._draw_train, batches_per_epoch)
         self._fixed: dict[tuple[str, int], _FixedSets] = {}
 
     # -- data ---------------------------------------------------------------------------------
-    @property
-    def rank(self) -> int:
-        return self.trainer.global_rank if self.trainer is not None else 0
+    def _draw_train(self, gen: torch.Generator) -> dict[str, Tensor]:
+        pool = self.pools["train"]
+        sets = pool.draw_sets(self.batch_size, self.set_size, gen)
+        x = shift_images(pool.images(sets.positions), self.shift, gen)
+        return {"x": x, "mask": torch.ones_like(sets.y), "y": sets.y}
 
     @property
     def pools(self) -> dict[str, ImagePool]:
@@ -469,7 +450,7 @@ class SetAnomalyDataModule(SetTask):
         key = (split, n)
         if key not in self._fixed:
             salt = {"val": 0, "test": 100, "predict": 200}[split] + n
-            gen = torch.Generator().manual_seed(self.seed + _SEED_STRIDE * (10_000 + salt))
+            gen = self.fixed_generator(10_000 + salt)
             pool = self.pools["test" if split == "predict" else split]
             batches, count = [], self.val_sets
             while count > 0:
@@ -485,7 +466,7 @@ class SetAnomalyDataModule(SetTask):
 
     def train_dataloader(self) -> DataLoader:
         self.pools  # noqa: B018
-        return DataLoader(self._train, batch_size=None)
+        return DataLoader(self.train_batches, batch_size=None)
 
     def val_dataloader(self) -> list[DataLoader]:
         return self._loaders("val")
@@ -495,12 +476,6 @@ class SetAnomalyDataModule(SetTask):
 
     def predict_dataloader(self) -> DataLoader:
         return DataLoader(self.fixed_sets("predict", self.set_size), batch_size=None)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"train_epoch": self._train.epoch}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._train.epoch = int(state_dict["train_epoch"])
 
     # -- objective ----------------------------------------------------------------------------
     def metrics(self) -> dict[str, Metric]:

@@ -31,18 +31,18 @@ as ``val/acc@n=100`` etc.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 from torchmetrics import MeanAbsoluteError, MeanMetric, Metric
 
 from symlight.symmetry import SetSymmetry
 
-from .base import MetricArgs, SetTask, batch_loader
+from .base import FreshBatches, MetricArgs, SetTask, batch_loader
 
 __all__ = ["ArgmaxDataModule", "Target", "Values"]
 
@@ -50,7 +50,6 @@ Target = Literal["argmax", "onehot", "max", "rank", "topk", "second"]
 Values = Literal["uniform", "normal", "integers"]
 
 _OUTPUT_ORDER = {"argmax": 1, "onehot": 1, "max": 0, "rank": 1, "topk": 1, "second": 1}
-_SEED_STRIDE = 1_000_003
 
 
 class _SetSampler:
@@ -107,23 +106,6 @@ def targets(score: Tensor, mask: Tensor, target: str, k: int = 1) -> dict[str, T
     at_most = torch.searchsorted(ordered, score.contiguous(), side="right")
     larger = mask.sum(1, keepdim=True) - at_most
     return {"y": (larger < k) & mask}
-
-
-class _FreshBatches(IterableDataset):
-    """An endless-looking stream of ``length`` fresh batches per epoch, reproducible per epoch."""
-
-    def __init__(self, task: ArgmaxDataModule, length: int) -> None:
-        self.task, self.length, self.epoch = task, length, 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[dict]:
-        t = self.task
-        gen = torch.Generator().manual_seed(t.seed + _SEED_STRIDE * (1 + t.rank + 64 * self.epoch))
-        self.epoch += 1
-        for _ in range(self.length):
-            yield t.sampler.batch(t.batch_size, t.n_min, t.n_max, gen)
 
 
 class ArgmaxDataModule(SetTask):
@@ -202,15 +184,14 @@ class ArgmaxDataModule(SetTask):
         self.out_channels = 1
         self.val_names = [""] + [f"@n={s}" for s in self.val_sizes]
         self.sampler = _SetSampler(self)
-        self._train = _FreshBatches(self, batches_per_epoch)
+        self.train_batches = FreshBatches(self, self._draw_train, batches_per_epoch)
 
     # -- data ---------------------------------------------------------------------------------
-    @property
-    def rank(self) -> int:
-        return self.trainer.global_rank if self.trainer is not None else 0
+    def _draw_train(self, gen: torch.Generator) -> dict:
+        return self.sampler.batch(self.batch_size, self.n_min, self.n_max, gen)
 
     def _fixed(self, sizes: tuple[int, int], salt: int) -> list[dict]:
-        gen = torch.Generator().manual_seed(self.seed + _SEED_STRIDE * (10_000 + salt))
+        gen = self.fixed_generator(10_000 + salt)
         count, out = self.val_sets, []
         while count > 0:
             size = min(self.batch_size, count)
@@ -224,7 +205,7 @@ class ArgmaxDataModule(SetTask):
         return sets
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self._train, batch_size=None)
+        return DataLoader(self.train_batches, batch_size=None)
 
     def val_dataloader(self) -> list[DataLoader]:
         return [batch_loader(b) for b in self._evaluation_sets(salt=0)]
@@ -234,12 +215,6 @@ class ArgmaxDataModule(SetTask):
 
     def predict_dataloader(self) -> DataLoader:
         return batch_loader(self._fixed((self.n_min, self.n_max), salt=200))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"train_epoch": self._train.epoch}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._train.epoch = int(state_dict["train_epoch"])
 
     # -- objective ----------------------------------------------------------------------------
     def metrics(self) -> dict[str, Metric]:

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import functools
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import lightning as L
+import torch
 from torch import Tensor
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import Metric
 
 from symlight.symmetry import SetSymmetry
 
-__all__ = ["MetricArgs", "SetTask", "batch_loader"]
+__all__ = ["SEED_STRIDE", "FreshBatches", "MetricArgs", "SetTask", "batch_loader"]
+
+SEED_STRIDE = 1_000_003
+"""Spacing between the seeds of a task's random streams (training epochs and ranks, fixed sets)."""
 
 MetricArgs = Tensor | tuple[Tensor, ...]
 """The arguments of one metric's ``update``: a tensor, or a tuple such as ``(preds, target)``."""
@@ -46,12 +51,19 @@ class SetTask(L.LightningDataModule, ABC):
     module clones the metrics for every stage and validation loader, so they are synchronised
     across processes under DDP, and logs them as ``{stage}/{name}{suffix}``. A task that wants
     the fraction of sets it solves returns ``{"acc": MeanMetric()}`` and one value per set.
+
+    Data helpers: ``seed`` seeds everything random; :meth:`fixed_generator` draws fixed
+    evaluation sets, the same on every process; a task that draws fresh training batches sets
+    ``self.train_batches = FreshBatches(self, draw, length)``, whose epoch counter is then saved in
+    checkpoints, so a run resumed from an end-of-epoch checkpoint draws the batches it would have.
     """
 
     symmetry: SetSymmetry
     element_shape: tuple[int, ...]
     out_channels: int
     val_names: Sequence[str] = ("",)
+    seed: int = 0
+    train_batches: FreshBatches | None = None
 
     def __init_subclass__(cls, **kwargs) -> None:
         super().__init_subclass__(**kwargs)
@@ -86,6 +98,22 @@ class SetTask(L.LightningDataModule, ABC):
             raise TypeError(f"{name}.val_names must name at least one validation loader")
 
     @property
+    def rank(self) -> int:
+        """The rank of this process under DDP (0 without a trainer); training streams differ per rank."""
+        return self.trainer.global_rank if self.trainer is not None else 0
+
+    def fixed_generator(self, salt: int) -> torch.Generator:
+        """A generator for fixed data (validation, test sets): the same on every rank and epoch."""
+        return torch.Generator().manual_seed(self.seed + SEED_STRIDE * salt)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {} if self.train_batches is None else {"train_epoch": self.train_batches.epoch}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        if self.train_batches is not None and "train_epoch" in state_dict:
+            self.train_batches.epoch = int(state_dict["train_epoch"])
+
+    @property
     def out_order(self) -> int:
         """Order of the model output: 0 invariant, 1 per element, 2 per pair."""
         return self.symmetry.out_order
@@ -116,6 +144,27 @@ def _checked_init(init):
             self.check_declaration()
 
     return __init__
+
+
+class FreshBatches(IterableDataset):
+    """``length`` freshly drawn training batches per epoch, reproducible per (seed, rank, epoch).
+
+    ``draw(generator)`` returns one batch. Each pass over the dataset is one epoch and advances
+    the epoch counter, which the task saves in its checkpoints (see :class:`SetTask`).
+    """
+
+    def __init__(self, task: SetTask, draw: Callable[[torch.Generator], Any], length: int) -> None:
+        self.task, self.draw, self.length, self.epoch = task, draw, length, 0
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[Any]:
+        t = self.task
+        gen = torch.Generator().manual_seed(t.seed + SEED_STRIDE * (1 + t.rank + 64 * self.epoch))
+        self.epoch += 1
+        for _ in range(self.length):
+            yield self.draw(gen)
 
 
 def batch_loader(batches: Sequence[Mapping[str, Tensor]]) -> DataLoader:

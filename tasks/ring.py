@@ -17,23 +17,20 @@ fixed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric
 
 from symlight.groups import dihedral
 from symlight.symmetry import SetSymmetry
 
-from .base import SetTask, batch_loader
+from .base import FreshBatches, SetTask, batch_loader
 
 __all__ = ["RingDataModule", "local_maxima"]
-
-_SEED_STRIDE = 1_000_003
 
 
 def local_maxima(values: Tensor) -> Tensor:
@@ -52,23 +49,6 @@ def _batch(batch_size: int, n: int, gen: torch.Generator) -> dict[str, Tensor]:
         "mask": torch.ones(batch_size, n, dtype=torch.bool),
         "y": local_maxima(values),
     }
-
-
-class _FreshRings(IterableDataset):
-    """``length`` freshly drawn batches per epoch, reproducible per epoch."""
-
-    def __init__(self, task: RingDataModule, length: int) -> None:
-        self.task, self.length, self.epoch = task, length, 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[dict[str, Tensor]]:
-        t = self.task
-        gen = torch.Generator().manual_seed(t.seed + _SEED_STRIDE * (1 + t.rank + 64 * self.epoch))
-        self.epoch += 1
-        for _ in range(self.length):
-            yield _batch(t.batch_size, t.n, gen)
 
 
 class RingDataModule(SetTask):
@@ -113,18 +93,17 @@ class RingDataModule(SetTask):
         self.symmetry = SetSymmetry({"x": 1}, out_order=1, group=dihedral(n))
         self.element_shape = (1,)
         self.out_channels = 1
-        self._train = _FreshRings(self, batches_per_epoch)
+        self.train_batches = FreshBatches(self, self._draw_train, batches_per_epoch)
 
     def metrics(self) -> dict[str, Metric]:
         return {"acc": MeanMetric(), "element_acc": MeanMetric()}
 
     # -- data ---------------------------------------------------------------------------------
-    @property
-    def rank(self) -> int:
-        return self.trainer.global_rank if self.trainer is not None else 0
+    def _draw_train(self, gen: torch.Generator) -> dict[str, Tensor]:
+        return _batch(self.batch_size, self.n, gen)
 
     def _fixed(self, salt: int) -> list[dict[str, Tensor]]:
-        gen = torch.Generator().manual_seed(self.seed + _SEED_STRIDE * (10_000 + salt))
+        gen = self.fixed_generator(10_000 + salt)
         count, out = self.val_sets, []
         while count > 0:
             size = min(self.batch_size, count)
@@ -133,7 +112,7 @@ class RingDataModule(SetTask):
         return out
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self._train, batch_size=None)
+        return DataLoader(self.train_batches, batch_size=None)
 
     def val_dataloader(self) -> DataLoader:
         return batch_loader(self._fixed(salt=0))
@@ -143,12 +122,6 @@ class RingDataModule(SetTask):
 
     def predict_dataloader(self) -> DataLoader:
         return batch_loader(self._fixed(salt=200))
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"train_epoch": self._train.epoch}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._train.epoch = int(state_dict["train_epoch"])
 
     # -- objective ----------------------------------------------------------------------------
     def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:

@@ -11,17 +11,17 @@ are played once on the same instances and their figures cached.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric
 
 from symlight.symmetry import SetSymmetry
 
-from ..base import SetTask, batch_loader
+from ..base import FreshBatches, SetTask, batch_loader
 from .evaluate import rollout
 from .features import NUM_FEATURES, arm_features
 from .policies import EpsilonGreedyPolicy, GreedyPolicy, RandomPolicy, ThompsonPolicy, UCB1Policy
@@ -30,8 +30,6 @@ __all__ = ["BanditDataModule", "Cell", "classic_policies"]
 
 Cell = tuple[int, int]
 """``(k, horizon)``: number of arms and number of pulls of an episode."""
-
-_SEED_STRIDE = 1_000_003
 
 
 def classic_policies() -> dict[str, Any]:
@@ -43,30 +41,6 @@ def classic_policies() -> dict[str, Any]:
         "ucb1": UCB1Policy(),
         "thompson": ThompsonPolicy(),
     }
-
-
-class _EpisodeSpecs(IterableDataset):
-    """``length`` training batches per epoch, each ``{"k", "horizon", "num_envs", "seed"}``."""
-
-    def __init__(self, task: BanditDataModule, length: int) -> None:
-        self.task, self.length, self.epoch = task, length, 0
-
-    def __len__(self) -> int:
-        return self.length
-
-    def __iter__(self) -> Iterator[dict[str, int]]:
-        t = self.task
-        gen = torch.Generator().manual_seed(t.seed + _SEED_STRIDE * (1 + t.rank + 64 * self.epoch))
-        self.epoch += 1
-        cells = t.train_cells
-        for _ in range(self.length):
-            k, horizon = cells[int(torch.randint(len(cells), (1,), generator=gen))]
-            yield {
-                "k": k,
-                "horizon": horizon,
-                "num_envs": t.envs_for(horizon),
-                "seed": int(torch.randint(2**40, (1,), generator=gen)),
-            }
 
 
 def _as_list(value: int | Sequence[int], name: str) -> list[int]:
@@ -154,13 +128,21 @@ class BanditDataModule(SetTask):
         single = len(self.eval_cells) == 1
         self.val_names = [""] if single else [f"@k={k_},n={n}" for k_, n in self.eval_cells]
         self.baselines = list(classic_policies())
-        self._train = _EpisodeSpecs(self, steps_per_epoch)
+        self.train_batches = FreshBatches(self, self._draw_episodes, steps_per_epoch)
         self._fixed: dict[str, list[dict[str, Any]]] = {}
 
     # -- sizes --------------------------------------------------------------------------------
-    @property
-    def rank(self) -> int:
-        return self.trainer.global_rank if self.trainer is not None else 0
+    def _draw_episodes(self, gen: torch.Generator) -> dict[str, int]:
+        """One training batch: the (k, horizon) cell to play, its episode count and a seed."""
+        k, horizon = self.train_cells[
+            int(torch.randint(len(self.train_cells), (1,), generator=gen))
+        ]
+        return {
+            "k": k,
+            "horizon": horizon,
+            "num_envs": self.envs_for(horizon),
+            "seed": int(torch.randint(2**40, (1,), generator=gen)),
+        }
 
     def envs_for(self, horizon: int) -> int:
         """Episodes played in parallel in a training step of this horizon."""
@@ -214,7 +196,7 @@ class BanditDataModule(SetTask):
 
     def _cell_batch(self, cell: Cell, count: int, salt: int) -> dict[str, Any]:
         k, horizon = cell
-        gen = torch.Generator().manual_seed(self.seed + _SEED_STRIDE * salt)
+        gen = self.fixed_generator(salt)
         means = self.sample_means((count, k), gen)
         play_seed = int(torch.randint(2**40, (1,), generator=gen))
         best = self.expected_best(k) * horizon
@@ -241,19 +223,13 @@ class BanditDataModule(SetTask):
         }
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(self._train, batch_size=None)
+        return DataLoader(self.train_batches, batch_size=None)
 
     def val_dataloader(self) -> list[DataLoader]:
         return [batch_loader([b]) for b in self._instances("val")]
 
     def test_dataloader(self) -> list[DataLoader]:
         return [batch_loader([b]) for b in self._instances("test")]
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"train_epoch": self._train.epoch}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._train.epoch = int(state_dict["train_epoch"])
 
 
 def _states(
