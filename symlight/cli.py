@@ -39,7 +39,7 @@ from lightning.pytorch.callbacks import (
 )
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
-from symlight.callbacks import EquivarianceCheck, ProgressBar
+from symlight.callbacks import EquivarianceCheck, ProgressBar, RunCheckpoint
 from symlight.module import SymmetricModule
 from symlight.plugins import broken_plugins, discover_tasks
 from symlight.tasks import SetTask
@@ -215,7 +215,7 @@ class SymlightCLI(LightningCLI):
     _resumed = False  # fit continues a run in its own folder (never removed on failure)
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
         parser.add_lightning_class_args(EquivarianceCheck, "equivariance")
         parser.set_defaults(
             {

@@ -186,3 +186,15 @@ def test_data_dimensions_are_linked_into_the_model(tmp_path, monkeypatch):
     assert tuple(cli.model.hparams.element_shape) == (5,)
     assert cli.model.hparams.out_order == 0
     assert cli.model.net.out_order == 0
+
+
+def test_last_checkpoint_is_the_latest_state_when_the_metric_stops_improving(tmp_path, monkeypatch):
+    # mode "max" on a falling val/loss: only the first epoch is ever the best
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", "argmax.yaml", *TINY, "--trainer.max_epochs=3"]
+    main([*args, "--checkpoint.mode=max"])
+    folder = tmp_path / "lightning_logs" / "argmax" / "version_0" / "checkpoints"
+    last = torch.load(folder / "last.ckpt", weights_only=False)
+    best = torch.load(folder / "best.ckpt", weights_only=False)
+    assert best["global_step"] == 5 and last["global_step"] == 15
+    assert last["ArgmaxDataModule"]["train_epoch"] == 3  # resuming draws the next epoch's batches
