@@ -33,12 +33,7 @@ class MLPBaseline(SetModule):
             raise ValueError(f"MLPBaseline returns order 0 or 1, got out_order={out_order}")
         self.n = n
         self.out_channels = out_channels
-        width, layers = n * in_channels, []
-        for _ in range(depth - 1):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, out_channels * (n if out_order == 1 else 1)))
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = _slot_mlp(n * in_channels, hidden, depth, out_channels * (n if out_order else 1))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         batch, size = x.shape[:2]
@@ -81,12 +76,7 @@ class PooledBaseline(SetModule):
             raise ValueError(f"need n, hidden and depth >= 1, got {n}, {hidden}, {depth}")
         self.n, self.out_channels = n, out_channels
         self.pooling = check_pooling(pooling)
-        width, layers = in_channels, []
-        for _ in range(depth - 1):
-            layers += [nn.Linear(width, hidden), nn.ReLU()]
-            width = hidden
-        layers.append(nn.Linear(width, out_channels * (n if out_order == 1 else 1)))
-        self.mlp = nn.Sequential(*layers)
+        self.mlp = _slot_mlp(in_channels, hidden, depth, out_channels * (n if out_order else 1))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         batch, size = x.shape[:2]
@@ -96,3 +86,13 @@ class PooledBaseline(SetModule):
         if self.out_order == 0:
             return y
         return mask_output(y.view(batch, self.n, self.out_channels)[:, :size], mask, 1)
+
+
+def _slot_mlp(width: int, hidden: int, depth: int, outputs: int) -> nn.Sequential:
+    """``depth`` fully connected layers with ReLU between them, ``width -> outputs``."""
+    layers: list[nn.Module] = []
+    for _ in range(depth - 1):
+        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        width = hidden
+    layers.append(nn.Linear(width, outputs))
+    return nn.Sequential(*layers)

@@ -13,8 +13,19 @@ def dtype(request):
 
 
 def run_cli(args: list[str], cwd: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run ``python -m symlight ARGS`` in ``cwd`` as a separate process."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    """Run ``python -m symlight ARGS`` in ``cwd`` as a separate process.
+
+    The tests folder is importable (configs may name test classes), each process uses one torch
+    thread (DDP runs start several on 2 cores) and no rank is inherited from a launcher.
+    """
+    here = str(Path(__file__).parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([here, os.environ.get("PYTHONPATH", "")]),
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
+    }
+    env.pop("LOCAL_RANK", None)
     return subprocess.run(
         [sys.executable, "-m", "symlight", *args],
         cwd=cwd,

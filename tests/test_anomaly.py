@@ -3,9 +3,6 @@ metrics per validation size, the image grid, and the metrics synced under two-pr
 
 import functools
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -23,9 +20,10 @@ from symlight.symmetry import SetSymmetry
 from symlight.tasks import SetAnomalyDataModule
 from symlight.tasks.anomaly import ImagePool, shift_images
 
+from conftest import run_cli
+
 pytestmark = pytest.mark.filterwarnings("ignore:Attribute .(net|encoder). removed from hparams")
 
-HERE = Path(__file__).parent
 SYMMETRY = SetSymmetry({"x": 1}, out_order=1)
 
 
@@ -353,24 +351,6 @@ def test_image_grid_marks_the_target_green_and_a_wrong_pick_red():
     assert corner(1, 2) == (0.0, 0.0, 0.0)  # padding is black
 
 
-def run_ddp(args: list[str], cwd: Path, timeout: float = 200) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": "1",
-    }
-    env.pop("LOCAL_RANK", None)
-    return subprocess.run(
-        [sys.executable, "-m", "symlight", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-
-
 class RecordMetrics(Callback):
     """Writes ``rank<r>.json``: the ``val/*`` values this rank saw at each validation end."""
 
@@ -386,7 +366,7 @@ class RecordMetrics(Callback):
 
 @pytest.mark.timeout(240)
 def test_ddp_syncs_the_task_metrics_across_two_processes(tmp_path):
-    result = run_ddp(
+    result = run_cli(
         [
             "fit",
             "--config=anomaly.yaml",

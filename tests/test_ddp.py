@@ -5,9 +5,7 @@ network that breaks equivariance on rank 1 only, and a callback that writes what
 """
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
@@ -17,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 
 from symlight.models import DeepSets, EquivariantModule, EquivariantSequential, mask_output
 
-HERE = Path(__file__).parent
+from conftest import run_cli
 
 
 class RankOneBias(EquivariantModule):
@@ -54,13 +52,6 @@ class RecordEquivariance(Callback):
 
 
 def run_ddp(args: list[str], cwd: Path, timeout: float = 150) -> subprocess.CompletedProcess:
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-        "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": "1",
-    }
-    env.pop("LOCAL_RANK", None)
     common = [
         "--config=argmax.yaml",
         "--trainer.accelerator=cpu",
@@ -75,14 +66,7 @@ def run_ddp(args: list[str], cwd: Path, timeout: float = 150) -> subprocess.Comp
         "--data.init_args.val_sets=64",
         "--data.init_args.val_sizes=[20]",
     ]
-    return subprocess.run(
-        [sys.executable, "-m", "symlight", *args[:1], *common, *args[1:]],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli([*args[:1], *common, *args[1:]], cwd, timeout)
 
 
 @pytest.mark.timeout(200)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
+from abc import ABC, abstractmethod
 from typing import Literal
 
 import numpy as np
@@ -87,20 +88,20 @@ def dynamic_program(
     raise ValueError(f"method={method!r}: choose 'auto', 'dense' or 'multiset'")
 
 
-class BayesOptimalDP:
+class BayesOptimalDP(ABC):
     """A solved program: ``value`` and the action values of batched observations."""
 
     k: int
     horizon: int
     value: float
 
+    @abstractmethod
     def action_values(self, successes: Tensor, failures: Tensor) -> Tensor:
         """Q-values (B, k) float64 of pulling each arm.
 
         A Q-value is the expected total reward of the remaining pulls when pulling that arm now
         and acting optimally afterwards. ``successes``, ``failures``: (B, k) int64.
         """
-        raise NotImplementedError
 
 
 # -- dense program ---------------------------------------------------------------------------
