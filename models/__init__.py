@@ -9,7 +9,7 @@ from .encoders import ConvEncoder, MLPEncoder
 from .group_linear import GroupLinear
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
 from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
-from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce
+from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce, PairwiseSimilarity
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm, Pointwise
 from .pooling import masked_pool
 from .presets import PairwiseNet, SetTransformer
@@ -53,6 +53,7 @@ __all__ = [
     "PairwiseLift",
     "PairwiseNet",
     "PairwiseReduce",
+    "PairwiseSimilarity",
     "Pointwise",
     "PooledBaseline",
     "SetModule",

@@ -38,7 +38,7 @@ from .attention import ISAB, PMA, SAB
 from .base import EquivariantModule
 from .group_linear import GroupLinear
 from .linear import EquivariantLinear
-from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce
+from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce, PairwiseSimilarity
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
 from .pooling import Pooling
 
@@ -99,6 +99,7 @@ LAYERS: dict[str, type[EquivariantModule]] = {
     "lift": PairwiseLift,
     "reduce": PairwiseReduce,
     "compare": PairwiseComparison,
+    "similarity": PairwiseSimilarity,
     "sab": SAB,
     "isab": ISAB,
     "pma": PMA,

@@ -17,7 +17,7 @@ from .base import EquivariantModule, mask_output
 from .pointwise import ACTIVATIONS
 from .pooling import REDUCTIONS, Reduction, check_pooling, masked_pool
 
-__all__ = ["PairMLP", "PairwiseComparison", "PairwiseLift", "PairwiseReduce"]
+__all__ = ["PairMLP", "PairwiseComparison", "PairwiseLift", "PairwiseReduce", "PairwiseSimilarity"]
 
 
 class PairMLP(nn.Module):
@@ -88,6 +88,40 @@ class PairwiseLift(EquivariantModule):
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}x1 -> {self.out_channels}x2 | {self.num_weights()} weights"
+
+
+class PairwiseSimilarity(EquivariantModule):
+    """Scaled cosine similarity of every pair, equivariant to S_n: ``f(P·x) = P·f(x)·Pᵀ``.
+
+    ``y[i, j, h] = s_h · cos(W_h x_i, W_h x_j)``, diagonal included: ``out_channels`` heads, each a
+    learned projection ``W_h`` to ``dim`` features and a learned scale ``s_h`` (initially
+    ``scale``). The output is bounded by ``|s_h|`` whatever the size of the inputs, and it
+    compares elements from the first step of training: followed by ``reduce: mean``, an element
+    unlike the others gets a low value, which makes it a head for finding the odd one out.
+    x: ``(B, n, in_channels) -> (B, n, n, out_channels)``.
+    """
+
+    def __init__(
+        self, in_channels: int, out_channels: int = 1, dim: int = 32, scale: float = 10.0
+    ) -> None:
+        super().__init__(1, 2)
+        if out_channels < 1 or dim < 1:
+            raise ValueError(f"need out_channels >= 1 and dim >= 1, got {out_channels}, {dim}")
+        self.project = nn.Linear(in_channels, out_channels * dim, bias=False)
+        self.scale = nn.Parameter(torch.full((out_channels,), float(scale)))
+        self.in_channels, self.out_channels, self.dim = in_channels, out_channels, dim
+
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        batch, n = x.shape[:2]
+        z = self.project(mask_output(x, mask, 1)).view(batch, n, self.out_channels, self.dim)
+        z = nn.functional.normalize(z, dim=-1)
+        return mask_output(torch.einsum("bihd,bjhd->bijh", z, z) * self.scale, mask, 2)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}x1 -> {self.out_channels}x2, dim={self.dim} "
+            f"| {self.num_weights()} weights"
+        )
 
 
 class PairwiseReduce(EquivariantModule):

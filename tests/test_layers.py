@@ -19,6 +19,7 @@ from symlight.models import (
     PairwiseComparison,
     PairwiseLift,
     PairwiseReduce,
+    PairwiseSimilarity,
 )
 from symlight.symmetry import generators, permute, random_permutation
 
@@ -51,6 +52,7 @@ LAYERS = {
     **{f"activation{o}": (lambda o=o: Activation("tanh", o)) for o in range(3)},
     "lift": lambda: PairwiseLift(C_IN, 4, hidden=5),
     "lift-depth1": lambda: PairwiseLift(C_IN, 4, depth=1),
+    "similarity": lambda: PairwiseSimilarity(C_IN, 2, dim=3, scale=-4.0),
     **{f"reduce-{r}": (lambda r=r: PairwiseReduce(r)) for r in ("sum", "mean", "max", "min")},
     **{
         f"compare-{r}-{c}": (lambda r=r, c=c: PairwiseComparison(C_IN, 4, 5, 2, "relu", r, c))
@@ -86,6 +88,8 @@ LAYERS = {
             {"layer": "linear", "order": 2},
             {"layer": "reduce", "reduce": "min"},
             {"layer": "lift", "hidden": 4},
+            {"layer": "reduce", "reduce": "max"},
+            {"layer": "similarity", "channels": 4, "dim": 2},
             {"layer": "dropout"},
             {"layer": "reduce", "reduce": "mean"},
             {"layer": "pma", "heads": 2},
@@ -213,6 +217,31 @@ def test_attention_scales_by_head_dim() -> None:
     w = torch.softmax(q @ k.transpose(-1, -2) / 2**0.5, dim=-1)
     expected = att.out((w @ v).transpose(1, 2).flatten(2))
     torch.testing.assert_close(att(x, x), expected, atol=1e-12, rtol=0)
+
+
+def test_similarity_is_scaled_cosine_of_projections() -> None:
+    torch.manual_seed(0)
+    layer = PairwiseSimilarity(3, 2, dim=4, scale=-5.0).double()
+    x = torch.randn(1, 6, 3, dtype=torch.float64)
+    y = layer(x)
+    w = layer.project.weight.view(2, 4, 3)
+    for h in range(2):
+        z = x[0] @ w[h].T
+        expected = -5.0 * torch.nn.functional.cosine_similarity(z[:, None], z[None], dim=-1)
+        torch.testing.assert_close(y[0, :, :, h], expected, atol=1e-12, rtol=0)
+    # bounded by the scale whatever the size of the inputs
+    assert layer(1e6 * x).abs().max() <= 5.0 + 1e-9
+
+
+def test_mean_similarity_picks_the_odd_element() -> None:
+    """Nine copies of one direction and one orthogonal vector: the odd one scores highest."""
+    layer = PairwiseSimilarity(2, 1, dim=2, scale=-10.0).double()
+    with torch.no_grad():
+        layer.project.weight.copy_(torch.eye(2, dtype=torch.float64))
+    x = torch.tensor([[1.0, 0.1]] * 9 + [[0.0, 1.0]], dtype=torch.float64)[None]
+    x = x + 0.01 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0), dtype=x.dtype)
+    logits = PairwiseReduce("mean")(layer(x))[0, :, 0]
+    assert logits.argmax().item() == 9
 
 
 def test_fully_padded_rows_give_zero_attention() -> None:
