@@ -1,11 +1,12 @@
 """Set anomaly detection: the shipped config against the DeepSets paper's non-equivariant baseline.
 
 Both models get the same per-element ConvEncoder and the same data and budget (``anomaly.yaml``);
-the baseline replaces the DeepSets network by ``PooledBaseline`` (pooled set features, fully
-connected layers, a fixed 16-way softmax over positions). Each is trained with ``fit`` in a fresh
-process, then its last checkpoint is evaluated with ``test`` on the fixed test sets (images never
-seen in training or validation). The baseline takes sets of at most 16, so it is tested at 16 and 8
-only. With ``--mnist-root`` pointing at torchvision MNIST files, the same two rows on MNIST.
+the baseline replaces the set network (each image's mean similarity to its set) by
+``PooledBaseline`` (pooled set features, fully connected layers, a fixed 16-way softmax over
+positions). Each is trained with ``fit`` in a fresh process, then its last checkpoint is evaluated
+with ``test`` on the fixed test sets (images never seen in training or validation). The baseline
+takes sets of at most 16, so it is tested at 16 and 8 only. With ``--mnist-root`` pointing at
+torchvision MNIST files, the same two rows on MNIST.
 
     python benchmarks/anomaly.py [--write] [--mnist-root data] [--epochs N]
 
@@ -103,7 +104,7 @@ def main() -> None:
     rows = []
     for data, source in sources:
         for name, extra in (
-            ("ConvEncoder + DeepSets (anomaly.yaml)", []),
+            ("ConvEncoder + mean similarity (anomaly.yaml)", []),
             ("ConvEncoder + PooledBaseline", BASELINE),
         ):
             row = run(name, [*common, *source, *extra])

@@ -381,7 +381,6 @@ def test_ddp_syncs_the_task_metrics_across_two_processes(tmp_path):
             "--trainer.callbacks+=test_anomaly.RecordMetrics",
             "--model.init_args.encoder.init_args.channels=[8]",
             "--model.init_args.encoder.init_args.out_channels=8",
-            "--model.init_args.net.init_args.hidden=8",
             "--data.init_args.batch_size=16",
             "--data.init_args.batches_per_epoch=3",
             "--data.init_args.val_sets=64",
