@@ -14,7 +14,14 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from symlight.callbacks import SetImageGrid
 from symlight.callbacks.images import GREEN, RED, set_image_grid
 from symlight.check import assert_equivariant, equivariance_error
-from symlight.models import ConvEncoder, DeepSets, EncodedSet, MLPEncoder, PooledBaseline
+from symlight.models import (
+    ConvEncoder,
+    DeepSets,
+    EncodedSet,
+    EquivariantNetwork,
+    MLPEncoder,
+    PooledBaseline,
+)
 from symlight.module import SymmetricModule, build_network
 from symlight.symmetry import SetSymmetry
 from symlight.tasks import SetAnomalyDataModule
@@ -176,9 +183,23 @@ def test_an_image_folder_is_a_source(tmp_path):
 # -- networks -------------------------------------------------------------------------------------
 
 
-def image_net(norm: str, element_shape=(1, 8, 8)) -> EncodedSet:
+SET_NETWORKS = {
+    "deepsets": functools.partial(DeepSets, hidden=8, depth=2, pooling="mean"),
+    # anomaly.yaml's: each image's mean scaled cosine similarity to the set
+    "similarity": functools.partial(
+        EquivariantNetwork,
+        head=False,
+        layers=[
+            {"layer": "similarity", "channels": 1, "dim": 5, "scale": -10.0},
+            {"layer": "reduce", "reduce": "mean"},
+        ],
+    ),
+}
+
+
+def image_net(norm: str, element_shape=(1, 8, 8), net: str = "deepsets") -> EncodedSet:
     return build_network(
-        functools.partial(DeepSets, hidden=8, depth=2, pooling="mean"),
+        SET_NETWORKS[net],
         functools.partial(ConvEncoder, channels=(4, 8), out_channels=6, norm=norm, groups=2),
         element_shape,
         out_channels=1,
@@ -195,20 +216,22 @@ def padded_images(n: int, seed: int) -> dict:
     return {"x": x.masked_fill(~mask[..., None, None, None], 1e6), "mask": mask}
 
 
+@pytest.mark.parametrize("net", list(SET_NETWORKS))
 @pytest.mark.parametrize("norm", ["group", "layer", "batch", "none"])
 @pytest.mark.parametrize("train", [False, True])
-def test_encoder_under_a_set_network_is_equivariant_in_float64(norm, train):
+def test_encoder_under_a_set_network_is_equivariant_in_float64(norm, train, net):
     torch.manual_seed(0)
-    net = image_net(norm).double()
+    net = image_net(norm, net=net).double()
     for n in (1, 4, 9):
         result = assert_equivariant(net, padded_images(n, seed=n), SYMMETRY, train=train)
         assert result.max_abs_error < 1e-9
 
 
+@pytest.mark.parametrize("net", list(SET_NETWORKS))
 @pytest.mark.parametrize("norm", ["group", "batch"])
-def test_padded_images_never_change_real_outputs(norm):
+def test_padded_images_never_change_real_outputs(norm, net):
     torch.manual_seed(0)
-    net = image_net(norm).double().train()
+    net = image_net(norm, net=net).double().train()
     batch = padded_images(5, seed=0)
     out = net(batch["x"], batch["mask"])
     noise = torch.randn_like(batch["x"]) * 100
@@ -331,6 +354,34 @@ def test_a_tiny_fit_beats_chance_and_logs_each_validation_size(tmp_path):
     images = events.Images("val/sets")
     assert len(images) == 1
     assert (images[0].width, images[0].height) == (16 * 38 + 2, 3 * 38 + 2)
+
+
+def test_the_similarity_head_learns_the_odd_one_out_within_40_steps():
+    """anomaly.yaml's set network, on a small encoder: no plateau to leave first."""
+    torch.manual_seed(0)
+    task = SetAnomalyDataModule(batch_size=32, batches_per_epoch=40, val_sets=128, val_sizes=[40])
+    model = SymmetricModule(
+        SET_NETWORKS["similarity"],
+        encoder=functools.partial(ConvEncoder, channels=(8,), out_channels=16),
+        element_shape=task.element_shape,
+        out_channels=task.out_channels,
+        out_order=task.out_order,
+        lr=1e-2,
+    )
+    recorder = Recorder()
+    trainer = L.Trainer(
+        max_epochs=1,
+        logger=False,
+        callbacks=[recorder],
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+    trainer.fit(model, task)
+    logged = recorder.seen[-1]
+    assert logged["val/acc"] > 0.8  # chance 1/16; DeepSets (hidden 16) is at about 0.5 here
+    assert logged["val/acc@n=40"] > 0.7  # chance 1/40
 
 
 def test_image_grid_marks_the_target_green_and_a_wrong_pick_red():
