@@ -41,6 +41,7 @@ from lightning.pytorch.cli import ArgsType, LightningCLI
 
 from symlight.callbacks import EquivarianceCheck, ProgressBar, RunCheckpoint
 from symlight.module import SymmetricModule
+from symlight.parse_errors import OneLineErrorParser
 from symlight.plugins import broken_plugins, discover_tasks
 from symlight.tasks import SetTask
 
@@ -486,6 +487,7 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
             SetTask,
             subclass_mode_model=True,
             subclass_mode_data=True,
+            parser_class=OneLineErrorParser,
             seed_everything_default=0,
             save_config_kwargs={"overwrite": True},
             parser_kwargs={

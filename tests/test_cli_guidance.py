@@ -87,6 +87,43 @@ def test_a_run_from_fit_to_predict(tmp_path, monkeypatch, capsys):
     assert len(list(logs.iterdir())) == 3
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ["--data.init_args.n_mni", "5"],
+            "data (ArgmaxDataModule): unknown option 'n_mni' (did you mean n_min?); options: ",
+        ),
+        (
+            ["--trainer.max_epocs", "2"],
+            "unrecognized arguments: --trainer.max_epocs 2 (did you mean --trainer.max_epochs?)",
+        ),
+        (["--model.init_args.lr", "fast"], "model.lr (SymmetricModule): expected float, got fast"),
+        (["--data.init_args.target", "rnak"], "data.target (ArgmaxDataModule): expected one of ["),
+        (
+            ["--model.init_args.net.init_args.hiden", "3"],
+            "model.net (DeepSets): unknown option 'hiden' (did you mean hidden?)",
+        ),
+        (
+            ["--config", "typo.yaml"],
+            "unknown config key 'trainer.max_epocs' (did you mean trainer.max_epochs?)",
+        ),
+    ],
+)
+def test_parser_mistakes_are_one_line_with_the_closest_option(
+    args, expected, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "typo.yaml").write_text("trainer:\n  max_epocs: 2\n")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", "argmax", *args])
+    assert exit_info.value.code == 2
+    stderr = capsys.readouterr().err
+    assert stderr.count("\n") == 1 and "usage:" not in stderr  # the error line, nothing else
+    assert expected in one_error_line(stderr)
+    assert not (tmp_path / "lightning_logs").exists()
+
+
 @pytest.mark.timeout(240)
 def test_extending_a_one_cycle_run_is_one_line_and_keeps_the_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
