@@ -141,12 +141,13 @@ def _resolve_last_checkpoint(args: list[str]) -> list[str]:
             continue
         config = _first_config(out)
         if config is None:
-            raise SystemExit("--ckpt_path last needs --config (runs are filed by config name)")
+            raise UsageError("--ckpt_path last needs --config (runs are filed by config name)")
         name = Path(config).stem
         run = _latest_run(Path(LOG_ROOT) / name)
         if run is None:
-            raise SystemExit(
-                f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{name}/version_*/checkpoints"
+            raise UsageError(
+                f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{name}/version_*/checkpoints "
+                f"(in {Path.cwd()}); train one first: {PROG} fit --config {Path(config).name}"
             )
         path = str(run / "checkpoints" / "last.ckpt")
         print(f"{PROG}: --ckpt_path last: {path}{_describe_run(run)}", file=sys.stderr)
@@ -446,6 +447,10 @@ def _help_epilog() -> str:
     )
 
 
+def _has_checkpoint(argv: list[str]) -> bool:
+    return any(a == "--ckpt_path" or a.startswith("--ckpt_path=") for a in argv[1:])
+
+
 def _needs_config(argv: list[str]) -> bool:
     """True for ``symlight fit`` (etc.) with neither a config nor model/data arguments."""
     if not argv or argv[0] not in TRAINER_COMMANDS:
@@ -470,6 +475,12 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         )
     argv = _resolve_last_checkpoint(_resolve_config_args(argv))
     _check_checkpoint(argv)
+    if argv and argv[0] in TRAINER_COMMANDS[1:] and not _has_checkpoint(argv):
+        print(
+            f"{PROG}: warning: {argv[0]} without --ckpt_path uses the untrained weights of a new "
+            "network; pass --ckpt_path last (the latest run of this config) or a checkpoint file",
+            file=sys.stderr,
+        )
     if args is None:
         # Rewrite in place: DDP re-launches each extra rank with this same command line.
         sys.argv[1:] = argv

@@ -248,9 +248,15 @@ class SymmetricModule(L.LightningModule):
         planned = checkpoint["lr_schedulers"][0].get("total_steps")
         steps = int(self.trainer.estimated_stepping_batches)
         if planned is not None and planned != steps:
+            epochs, per_epoch = self.trainer.max_epochs, self.trainer.num_training_batches
+            own = (
+                f"--trainer.max_epochs {planned // per_epoch}"
+                if epochs and epochs > 0 and per_epoch and planned % per_epoch == 0
+                else f"--trainer.max_steps {planned}"
+            )
             raise ValueError(
                 f"the checkpoint's one-cycle schedule spans {planned} steps but this run has {steps}: "
-                "a one-cycle run resumes with its own max_epochs/max_steps and cannot be extended"
+                f"a one-cycle run resumes with its own length and cannot be extended: add {own}"
             )
 
     def configure_optimizers(self):

@@ -81,8 +81,9 @@ def test_resuming_with_another_length_or_other_data_fails_clearly(tmp_path, monk
                 "last",
             ]
         )
-    with pytest.raises(SystemExit, match="no checkpoint under lightning_logs/max_regression"):
+    with pytest.raises(SystemExit, match="no checkpoint under lightning_logs/max_regression") as e:
         main(["fit", "--config", "max_regression.yaml", "--ckpt_path", "last"])
+    assert e.value.code == 2 and "fit --config max_regression.yaml" in str(e.value)
 
 
 @pytest.mark.timeout(120)

@@ -124,6 +124,16 @@ def test_parser_mistakes_are_one_line_with_the_closest_option(
     assert not (tmp_path / "lightning_logs").exists()
 
 
+def test_evaluating_without_a_checkpoint_warns_of_untrained_weights(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    main(["validate", *SMALL])
+    assert "validate without --ckpt_path uses the untrained weights" in capsys.readouterr().err
+    main(["fit", *SMALL])
+    capsys.readouterr()
+    main(["validate", *SMALL, "--ckpt_path", "last"])
+    assert "untrained" not in capsys.readouterr().err
+
+
 @pytest.mark.timeout(240)
 def test_extending_a_one_cycle_run_is_one_line_and_keeps_the_run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -133,7 +143,9 @@ def test_extending_a_one_cycle_run_is_one_line_and_keeps_the_run(tmp_path, monke
         ["fit", *SMALL, "--ckpt_path", "last", "--trainer.max_epochs", "3"], cwd=tmp_path
     )
     assert result.returncode == 2
-    assert "one-cycle schedule spans 5 steps but this run has 15" in one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
+    assert "one-cycle schedule spans 5 steps but this run has 15" in line
+    assert line.endswith("add --trainer.max_epochs 1")
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not (run.parent / "version_1").exists()
 
