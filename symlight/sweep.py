@@ -513,6 +513,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         url = args.storage or f"sqlite:///{out.resolve() / 'study.db'}"
         name = args.study or cfg.name + ("-quick" if args.quick else "")
         export(optuna.load_study(study_name=name, storage=url), cfg, out.resolve())
+        _report(out)
         return
     run_sweep(
         cfg,
@@ -524,3 +525,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         worker=args.worker,
         progress=not args.no_progress,
     )
+    if not args.worker:
+        _report(out)
+
+
+def _report(out: Path) -> None:
+    """Print the results table and where the sweep's files are."""
+    print((out / "results.md").read_text().strip())
+    plots = sorted(p.name for p in (out / "plots").glob("*.png"))
+    print(f"\nresults: {out / 'results.md'}, {out / 'trials.csv'}")
+    if plots:
+        print(f"plots: {out / 'plots'}/ ({', '.join(plots)})")
+    print(f"runs (TensorBoard): tensorboard --logdir {out / 'runs'}")

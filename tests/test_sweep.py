@@ -64,9 +64,11 @@ def runs(out: Path) -> set[str]:
     return {p.name for p in (out / "runs").glob("trial_*")} if (out / "runs").exists() else set()
 
 
-def test_quick_sweep_writes_one_csv_row_per_trial_a_table_and_plots(tmp_path):
+def test_quick_sweep_writes_one_csv_row_per_trial_a_table_and_plots(tmp_path, capsys):
     out = tmp_path / "out"
     sweep(["--config", str(config(tmp_path, 2)), "--quick", "--out", str(out), "--no-progress"])
+    printed = capsys.readouterr().out  # the table, and where the files are
+    assert "| max | 2 |" in printed and f"results: {out.resolve() / 'results.md'}" in printed
     frame = pd.read_csv(out / "trials.csv")
     assert len(frame) == 4 and set(frame["state"]) == {"COMPLETE"}
     assert sorted(zip(frame["params_net"], frame["params_seed"])) == [
