@@ -393,11 +393,32 @@ def tasks_command(args: list[str]) -> None:
         "is listed as broken; only commands that use it fail.",
     )
     parser.parse_args(args)
+    used = _configs_by_task()
+    rows = [("task", "module", "configs", "what it is")]
     for name, cls in sorted(discover_tasks().items()):
         doc = (cls.__doc__ or "").strip().splitlines()
-        print(f"{name:28s} {cls.__module__}  {doc[0] if doc else ''}")
+        rows.append(
+            (name, cls.__module__, ", ".join(used.get(name, [])) or "-", doc[0] if doc else "")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
     for name, error in sorted(broken_plugins().items()):
-        print(f"{name:28s} BROKEN plug-in: {error}")
+        print(f"{name.ljust(widths[0])}  BROKEN plug-in: {error}")
+
+
+def _configs_by_task() -> dict[str, list[str]]:
+    """Task class name -> the shipped configs whose ``data`` is that task."""
+    used: dict[str, list[str]] = {}
+    for name in shipped_configs():
+        try:
+            data = yaml.safe_load((_shipped() / name).read_text()).get("data") or {}
+        except (OSError, AttributeError, yaml.YAMLError):
+            continue
+        task = str(data.get("class_path", "")).rpartition(".")[2]
+        if task:
+            used.setdefault(task, []).append(name)
+    return used
 
 
 def sweep_command(args: list[str]) -> None:

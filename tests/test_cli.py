@@ -109,7 +109,10 @@ def test_bare_config_names_resolve_to_shipped_configs(tmp_path, monkeypatch):
 
 def test_tasks_command_lists_the_argmax_task(capsys):
     main(["tasks"])
-    assert "ArgmaxDataModule" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    argmax = next(line for line in lines if line.startswith("ArgmaxDataModule"))
+    assert "argmax.yaml, max_regression.yaml" in argmax  # the shipped configs that use it
+    assert len({line.index(" symlight.tasks") for line in lines[1:]}) == 1  # aligned columns
 
 
 @pytest.mark.parametrize("config", SHIPPED)
