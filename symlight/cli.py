@@ -228,10 +228,6 @@ class SymlightCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
-        try:  # validate and test: the table printed at the end replaces Lightning's
-            parser.set_defaults({"verbose": False})
-        except KeyError:
-            pass
         for source in ("element_shape", "out_channels", "out_order"):
             parser.link_arguments(
                 f"data.{source}", f"model.init_args.{source}", apply_on="instantiate"
@@ -277,6 +273,16 @@ class SymlightCLI(LightningCLI):
             if not self._resumed:
                 _forget_failed_run(self.trainer)
             raise
+
+    def before_validate(self) -> None:
+        self._quiet()
+
+    def before_test(self) -> None:
+        self._quiet()
+
+    def _quiet(self) -> None:
+        """The table printed at the end (``after_validate``, ``after_test``) replaces Lightning's."""
+        self.config_init[self.subcommand]["verbose"] = False
 
     def after_fit(self) -> None:
         self._report("val")
@@ -507,6 +513,11 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         sys.argv[1:] = argv
     # "Seed set to 0" on every run (and rank) says nothing the config does not.
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    # Nor does Lightning's advertisement for its cloud logger, printed before every run.
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(lambda record: "💡 Tip" not in str(record.msg))
+    # test/predict from a checkpoint log to a new run folder, by design.
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
     # Fresh-batch datasets are iterable with a length (for progress bars) and loaded in-process.
     warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
     # predict's loaders hold ready-made batches; the prediction file does not need their indices.
