@@ -27,6 +27,7 @@ _NOISE = (
     "Given value",
 )
 _KEY = re.compile(r'Parser key "([^"]+)":\s*(.*)')
+_TRAILING_KEY = re.compile(r'Parser key "([^"]+)":\s*$')
 _CLASS = re.compile(r"- Problem with given class_path '([^']+)':")
 _UNKNOWN = re.compile(r"Option '([^']+)' is not accepted")
 _NAMESPACE_CLASS = re.compile(r"class_path='([^']+)'")
@@ -49,6 +50,7 @@ def _suggestion(name: str, choices: list[str]) -> str:
 
 
 def _readable(detail: str) -> str:
+    detail = re.sub(r"\. Got value: Namespace\(.*\)$", "", detail)
     detail = re.sub(r"<class '(?:[\w]+\.)*(\w+)'>", r"\1", detail)
     detail = re.sub(r"typing\.Literal\[(.*?)\]", r"one of [\1]", detail)
     return detail.replace("Expected a ", "expected ").replace(". Got value: ", ", got ")
@@ -80,6 +82,12 @@ def one_line(message: str, options: list[str] = ()) -> str:
             continue
         if cls := _CLASS.match(line):
             class_path = cls.group(1)
+            continue
+        trailing = _TRAILING_KEY.search(line)
+        if trailing:  # "... expects a function or a callable class: Parser key "pooling":"
+            owner = _NAMESPACE_CLASS.search(line)
+            class_path = owner.group(1) if owner else class_path
+            path.append(trailing.group(1))
             continue
         detail = line.removeprefix("- ")
         break

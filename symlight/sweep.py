@@ -204,7 +204,9 @@ def _run_fit(args: list[str], run: Path, timeout: float | None, in_process: bool
             with contextlib.redirect_stderr(errors):
                 fit_trial(str(result), args)
         except (Exception, SystemExit) as err:  # jsonargparse exits on a bad argument
-            said = " ".join(errors.getvalue().split())[-500:] or f"{type(err).__name__}: {err}"
+            lines = errors.getvalue().splitlines()
+            chosen = [line for line in lines if "error:" in line] or lines[-1:]
+            said = " ".join(" ".join(chosen).split())[-500:] or f"{type(err).__name__}: {err}"
             (run / "fit.log").write_text(errors.getvalue())
             raise TrialError(f"fit failed: {said}") from err
         finally:

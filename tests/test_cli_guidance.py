@@ -105,6 +105,10 @@ def test_a_run_from_fit_to_predict(tmp_path, monkeypatch, capsys):
             "model.net (DeepSets): unknown option 'hiden' (did you mean hidden?)",
         ),
         (
+            ["--model.init_args.net.init_args.pooling", "median"],
+            "model.net.pooling (DeepSets): expected one of ['sum', 'mean', 'max'], got median",
+        ),
+        (
             ["--config", "typo.yaml"],
             "unknown config key 'trainer.max_epocs' (did you mean trainer.max_epochs?)",
         ),
