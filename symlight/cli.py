@@ -305,6 +305,11 @@ class SymlightCLI(LightningCLI):
         print(f"run folder: {_run_folder(trainer)}")
         if metrics:
             print(metrics_table(metrics))
+        elif stage == "val" and self._resumed:
+            print(
+                f"nothing to train: the run had already reached max_epochs={trainer.max_epochs} "
+                f"(step {trainer.global_step}); its figures are in the run folder"
+            )
 
 
 def _run_folder(trainer: Trainer) -> str:

@@ -152,6 +152,9 @@ def test_extending_a_one_cycle_run_is_one_line_and_keeps_the_run(tmp_path, monke
     assert line.endswith("add --trainer.max_epochs 1")
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert not (run.parent / "version_1").exists()
+    finished = run_cli(["fit", *SMALL, "--ckpt_path", "last"], cwd=tmp_path)
+    assert finished.returncode == 0
+    assert "nothing to train: the run had already reached max_epochs=1" in finished.stdout
 
 
 def test_checkpointing_off_and_the_progress_bar(tmp_path, monkeypatch):
