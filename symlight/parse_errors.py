@@ -56,19 +56,10 @@ def _readable(detail: str) -> str:
     return detail.replace("Expected a ", "expected ").replace(". Got value: ", ", got ")
 
 
-def one_line(message: str, options: list[str] = ()) -> str:
-    """The gist of a jsonargparse error ``message`` in one line; ``options`` are the parser's
-    own option strings, for suggestions on an unrecognised top-level argument.
+def _locate(lines: list[str]) -> tuple[list[str], str | None, str | None]:
+    """Walk jsonargparse's nested report: the config keys down to the error, the class that
+    owns the last key (when named), and the first line that says what is wrong.
     """
-    lines = [line.strip() for line in message.strip().splitlines()]
-    if lines and lines[0].startswith("unrecognized arguments:"):
-        given = lines[0].split(":", 1)[1].split()
-        flag = next((g.split("=", 1)[0] for g in given if g.startswith("--")), "")
-        return f"{lines[0]}{_suggestion(flag, list(options)) if flag else ''}"
-    rejected = _NOT_ACCEPTED.search(lines[0]) if lines else None
-    if rejected:  # an unknown key in a config file
-        keys = [o.lstrip("-") for o in options]
-        return f"unknown config key {rejected.group(1)!r}{_suggestion(rejected.group(1), keys)}"
     path: list[str] = []
     class_path, detail = None, None
     for line in lines:
@@ -91,6 +82,23 @@ def one_line(message: str, options: list[str] = ()) -> str:
             continue
         detail = line.removeprefix("- ")
         break
+    return path, class_path, detail
+
+
+def one_line(message: str, options: list[str] = ()) -> str:
+    """The gist of a jsonargparse error ``message`` in one line; ``options`` are the parser's
+    own option strings, for suggestions on an unrecognised top-level argument.
+    """
+    lines = [line.strip() for line in message.strip().splitlines()]
+    if lines and lines[0].startswith("unrecognized arguments:"):
+        given = lines[0].split(":", 1)[1].split()
+        flag = next((g.split("=", 1)[0] for g in given if g.startswith("--")), "")
+        return f"{lines[0]}{_suggestion(flag, list(options)) if flag else ''}"
+    rejected = _NOT_ACCEPTED.search(lines[0]) if lines else None
+    if rejected:  # an unknown key in a config file
+        keys = [o.lstrip("-") for o in options]
+        return f"unknown config key {rejected.group(1)!r}{_suggestion(rejected.group(1), keys)}"
+    path, class_path, detail = _locate(lines)
     if detail is None:
         return lines[0] if lines else "invalid arguments"
     owner = _NAMESPACE_CLASS.search(detail)
