@@ -483,6 +483,16 @@ def _has_checkpoint(argv: list[str]) -> bool:
     return any(a == "--ckpt_path" or a.startswith("--ckpt_path=") for a in argv[1:])
 
 
+def _shows(argv: list[str]) -> bool:
+    """True for a command that only prints (help or the config) and runs nothing."""
+    return any(a.split("=", 1)[0] in ("-h", "--help", "--print_config") for a in argv[1:])
+
+
+def _no_tips(record: logging.LogRecord) -> bool:
+    """Drops Lightning's advertisement for its cloud logger, printed before every run."""
+    return "💡 Tip" not in str(record.msg)
+
+
 def _needs_config(argv: list[str]) -> bool:
     """True for ``symlight fit`` (etc.) with neither a config nor model/data arguments."""
     if not argv or argv[0] not in TRAINER_COMMANDS:
@@ -507,7 +517,7 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         )
     argv = _resolve_last_checkpoint(_resolve_config_args(argv))
     _check_checkpoint(argv)
-    if argv and argv[0] in TRAINER_COMMANDS[1:] and not _has_checkpoint(argv):
+    if argv and argv[0] in TRAINER_COMMANDS[1:] and not _has_checkpoint(argv) and not _shows(argv):
         print(
             f"{PROG}: warning: {argv[0]} without --ckpt_path uses the untrained weights of a new "
             "network; pass --ckpt_path last (the latest run of this config) or a checkpoint file",
@@ -518,9 +528,8 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         sys.argv[1:] = argv
     # "Seed set to 0" on every run (and rank) says nothing the config does not.
     logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
-    # Nor does Lightning's advertisement for its cloud logger, printed before every run.
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(lambda record: "💡 Tip" not in str(record.msg))
+        logging.getLogger(name).addFilter(_no_tips)  # a filter is added once, however often
     # test/predict from a checkpoint log to a new run folder, by design.
     warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
     # Fresh-batch datasets are iterable with a length (for progress bars) and loaded in-process.
