@@ -16,6 +16,7 @@ stderr and exit status 2; set ``SYMLIGHT_TRACEBACK=1`` to see the traceback inst
 from __future__ import annotations
 
 import argparse
+import difflib
 import logging
 import os
 import shutil
@@ -511,8 +512,12 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
     for name, error in sorted(broken_plugins().items()):
         print(f"{PROG}: warning: task plug-in {name} is broken: {error}", file=sys.stderr)
     if _needs_config(argv):
+        flags = [a.split("=", 1)[0] for a in argv[1:] if a.startswith("--")]
+        typo = difflib.get_close_matches("--config", flags, n=1, cutoff=0.7)
         raise UsageError(
-            f"{argv[0]} needs a config: try `{PROG} {argv[0]} --config argmax.yaml`; "
+            f"{argv[0]} needs a config"
+            + (f" ({typo[0]} is not an option: did you mean --config?)" if typo else "")
+            + f": try `{PROG} {argv[0]} --config argmax.yaml`; "
             f"shipped configs: {', '.join(shipped_configs())}"
         )
     argv = _resolve_last_checkpoint(_resolve_config_args(argv))

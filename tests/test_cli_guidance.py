@@ -181,6 +181,8 @@ def test_help_and_missing_config_guide_to_a_command(monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("usage: symlight tasks")
     line = fails(["fit"], capsys)
     assert "--config argmax.yaml" in line and "max_regression.yaml" in line
+    line = fails(["fit", "--confg", "argmax.yaml"], capsys)
+    assert "--confg is not an option: did you mean --config?" in line
 
 
 def test_a_broken_plugin_fails_only_what_uses_it(tmp_path, monkeypatch, capsys):
