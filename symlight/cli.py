@@ -567,3 +567,8 @@ def main(args: ArgsType = None) -> SymlightCLI | None:
         if message is None or os.environ.get("SYMLIGHT_TRACEBACK"):
             raise
         raise UsageError(message) from None
+    finally:
+        # A DDP process that exits with its gloo group alive can abort in the group's threads
+        # ("terminate called without an active exception"); close the group first.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
