@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 
+from symlight.cli import resolve_config
 from symlight.models import ConvEncoder, DeepSets, EquivariantNetwork
 from symlight.tasks import SetAnomalyDataModule
 
@@ -62,12 +65,9 @@ def main() -> None:
     enc = ConvEncoder(
         (1, 8, 8), channels, out_channels=a.out, norm=a.norm, head=a.head, dropout=a.dropout
     )
-    if a.net == "similarity":
-        layers = [
-            {"layer": "similarity", "channels": 1, "dim": 64, "scale": -10.0},
-            {"layer": "reduce", "reduce": "mean"},
-        ]
-        net = EquivariantNetwork(a.out, 1, 1, layers, head=False)
+    if a.net == "similarity":  # the shipped spec, as anomaly.yaml uses it
+        spec = yaml.safe_load(Path(resolve_config("models/odd_one_out.yaml")).read_text())
+        net = EquivariantNetwork(a.out, 1, 1, **spec["init_args"])
     else:
         net = DeepSets(a.out, 1, 1, hidden=a.hidden, depth=a.depth, pooling=a.pool)
     model = Encoded(enc, net)
