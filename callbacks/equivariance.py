@@ -12,8 +12,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-from symlight.check import EquivarianceViolation, find_violation
-from symlight.symmetry import SetSymmetry
+from symlight.core.check import EquivarianceViolation, find_violation
+from symlight.core.symmetry import SetSymmetry
 
 __all__ = ["EquivarianceCheck", "OnViolation"]
 
@@ -27,9 +27,9 @@ class EquivarianceCheck(Callback):
     group the task's ``SetSymmetry`` names).
 
     The symmetry checked is the one the task declares (``trainer.datamodule.symmetry``, a
-    :class:`~symlight.symmetry.SetSymmetry`): ``f(P·batch) = P·f(batch)`` for every permutation
+    :class:`~symlight.core.symmetry.SetSymmetry`): ``f(P·batch) = P·f(batch)`` for every permutation
     ``P`` of each set, with ``P`` acting on the inputs and on the output by their orders. At the
-    validation batches it selects, it runs :func:`symlight.check.equivariance_error` on the
+    validation batches it selects, it runs :func:`symlight.core.check.equivariance_error` on the
     batch (the generators of the group plus ``num_samples`` random elements), in the dtype and
     precision context the model validates in, and at the end of each validation run logs
 
@@ -50,9 +50,9 @@ class EquivarianceCheck(Callback):
         num_sets: check only the first this many sets of a batch (``None``: the whole batch).
         on_violation: when an error exceeds both tolerances: ``warn`` (a warning naming the first
             submodule whose output is not equivariant, the group element and the error),
-            ``raise`` (an :class:`~symlight.check.EquivarianceViolation` with that message at the
+            ``raise`` (an :class:`~symlight.core.check.EquivarianceViolation` with that message at the
             end of the validation run, on every rank) or ``log`` (only log the errors).
-        atol: absolute tolerance; default by dtype (:data:`symlight.check.TOLERANCES`): that of
+        atol: absolute tolerance; default by dtype (:data:`symlight.core.check.TOLERANCES`): that of
             the output, or the autocast dtype under mixed precision when it is less precise.
         rtol: relative tolerance; default as ``atol``.
         seed: seeds the permutations (offset by the process rank).
@@ -115,7 +115,7 @@ class EquivarianceCheck(Callback):
                 return symmetry
         rank_zero_warn(
             "EquivarianceCheck: neither the LightningModule nor the DataModule has a `symmetry` "
-            "(a symlight.symmetry.SetSymmetry); the check is skipped. Use a symlight task or "
+            "(a symlight.core.symmetry.SetSymmetry); the check is skipped. Use a symlight task or "
             "disable the check with --equivariance.enabled false."
         )
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from symlight.symmetry import Order, check_order
+from symlight.core.symmetry import Order, check_order
 
 __all__ = ["EquivariantModule", "SetModule", "mask_output"]
 

@@ -2,7 +2,7 @@
 
 ``EquivariantLinear`` serves S_n for every set size with pooling ops. A smaller group (the rotations
 of a ring, the row and column permutations of a matrix) allows more linear maps: one weight per
-orbit of the group on the ``(out tuple, in tuple)`` index pairs (:func:`symlight.groups.orbit_labels`).
+orbit of the group on the ``(out tuple, in tuple)`` index pairs (:func:`symlight.core.groups.orbit_labels`).
 ``GroupLinear`` holds those weights, builds the dense ``N^out x N^in`` kernel from them and applies
 it, so it acts on exactly the ``N`` positions the group permutes.
 """
@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from symlight.groups import PermutationGroup, orbit_labels, parse_group
+from symlight.core.groups import PermutationGroup, orbit_labels, parse_group
 
 from .base import EquivariantModule
 
@@ -35,7 +35,7 @@ class GroupLinear(EquivariantModule):
     the same maps. Shapes: ``(B, [N, [N,]] in_channels) -> (B, [N, [N,]] out_channels)``.
 
     Args:
-        group: the group, or an expression for :func:`symlight.groups.parse_group`
+        group: the group, or an expression for :func:`symlight.core.groups.parse_group`
             (``"dihedral(16)"``).
         in_order: order of the input (0, 1 or 2).
         out_order: order of the output (0, 1 or 2).

@@ -14,7 +14,7 @@ Channels and orders flow from one layer to the next; ``channels`` (output channe
 the input's, ``order`` (output order, ``linear`` and ``group_linear``) to the input's.
 
 For a symmetry other than S_n, give the network a ``group`` (``"dihedral(16)"``, see
-:mod:`symlight.groups`): ``group_linear`` layers use it, and so does the head::
+:mod:`symlight.core.groups`): ``group_linear`` layers use it, and so does the head::
 
     group: dihedral(16)
     layers:
@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from symlight.groups import PermutationGroup, parse_group
+from symlight.core.groups import PermutationGroup, parse_group
 
 from .attention import ISAB, PMA, SAB
 from .base import EquivariantModule
@@ -169,7 +169,7 @@ class EquivariantNetwork(EquivariantSequential):
     positions, layers and orders). A final ``EquivariantLinear`` head maps to ``out_order`` with
     ``out_channels`` (``head_pooling`` for its pooling); with ``head=False`` the last layer must
     already return ``out_order`` and ``out_channels``. With ``group`` (a
-    :class:`~symlight.groups.PermutationGroup` or an expression such as ``"dihedral(16)"``), the
+    :class:`~symlight.core.groups.PermutationGroup` or an expression such as ``"dihedral(16)"``), the
     ``group_linear`` layers use it and the head is a :class:`GroupLinear`; sets then have exactly
     the group's ``N`` elements.
     x: ``(B, n, in_channels)`` (``in_order`` 1) -> ``(B, [n, [n,]] out_channels)``.

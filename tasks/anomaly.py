@@ -43,7 +43,7 @@ from torchmetrics import Metric
 from torchmetrics.aggregation import MeanMetric
 from torchmetrics.classification import BinaryAUROC
 
-from symlight.symmetry import SetSymmetry
+from symlight.core.symmetry import SetSymmetry
 
 from .base import FreshBatches, SetTask
 

@@ -40,7 +40,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import MeanAbsoluteError, MeanMetric, Metric
 
-from symlight.symmetry import SetSymmetry
+from symlight.core.symmetry import SetSymmetry
 
 from .base import FreshBatches, MetricArgs, SetTask, batch_loader
 

@@ -13,7 +13,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import Metric
 
-from symlight.symmetry import SetSymmetry
+from symlight.core.symmetry import SetSymmetry
 
 __all__ = ["SEED_STRIDE", "FreshBatches", "MetricArgs", "SetTask", "batch_loader"]
 
@@ -24,7 +24,7 @@ MetricArgs = Tensor | tuple[Tensor, ...]
 """The arguments of one metric's ``update``: a tensor, or a tuple such as ``(preds, target)``."""
 
 _DECLARED = {
-    "symmetry": "a symlight.symmetry.SetSymmetry, e.g. SetSymmetry(inputs={'x': 1}, out_order=1)",
+    "symmetry": "a symlight.core.symmetry.SetSymmetry, e.g. SetSymmetry(inputs={'x': 1}, out_order=1)",
     "element_shape": "the shape of one element of batch['x'], e.g. (3,) for vectors of 3 "
     "numbers or (1, 8, 8) for 8x8 grey images",
     "out_channels": "the channels the network returns per output entry, e.g. 1",

@@ -3,7 +3,7 @@
 ``n`` values sit on a ring of positions (processors on a token ring, houses round a square); the
 target marks each position whose value is larger than both of its neighbours. Rotating the ring or
 reflecting it moves the marks with the values, but exchanging two non-neighbouring positions does
-not: the symmetry is the dihedral group D_n (:func:`symlight.groups.dihedral`) of the ``n``
+not: the symmetry is the dihedral group D_n (:func:`symlight.core.groups.dihedral`) of the ``n``
 positions, which S_n cannot express. A network equivariant to S_n sees each value and a summary of
 the whole set, never which values are neighbours, so it can only guess from the value itself (a
 uniform value ``v`` is a local maximum with probability ``v^2``): about 80% of positions right, and
@@ -25,8 +25,8 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric
 
-from symlight.groups import dihedral
-from symlight.symmetry import SetSymmetry
+from symlight.core.groups import dihedral
+from symlight.core.symmetry import SetSymmetry
 
 from .base import FreshBatches, SetTask, batch_loader
 

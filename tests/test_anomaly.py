@@ -22,7 +22,7 @@ from symlight.models import (
     MLPEncoder,
     PooledBaseline,
 )
-from symlight.module import SymmetricModule, build_network
+from symlight.training import SymmetricModule, build_network
 from symlight.symmetry import SetSymmetry
 from symlight.tasks import SetAnomalyDataModule
 from symlight.tasks.anomaly import ImagePool, shift_images

@@ -12,7 +12,7 @@ import symlight.tasks  # noqa: F401  (registers symlight/BernoulliBandit-v0)
 from symlight.check import assert_equivariant
 from symlight.cli import main
 from symlight.models import DeepSets
-from symlight.module import SymmetricModule
+from symlight.training import SymmetricModule
 from symlight.symmetry import SetSymmetry, permute, random_permutation
 from symlight.tasks import ArgmaxDataModule
 from symlight.tasks.bandit import (

@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from symlight.cli import _resolve_config_args, main, resolve_config
-from symlight.module import SymmetricModule
+from symlight.app.cli import _resolve_config_args
+from symlight.cli import main, resolve_config
+from symlight.training import SymmetricModule
 
 from conftest import TINY, run_cli, scalars
 

@@ -6,7 +6,7 @@ from importlib.metadata import EntryPoint
 import pytest
 import torch
 
-import symlight.plugins
+import symlight.app.plugins
 from symlight.callbacks import ProgressBar
 from symlight.cli import main, metrics_table
 
@@ -49,7 +49,7 @@ def test_a_run_from_fit_to_predict(tmp_path, monkeypatch, capsys):
     main(["fit", *SMALL])
     out = capsys.readouterr().out
     assert "run folder: lightning_logs/argmax/version_0" in out
-    table = out[out.index("metric") :]
+    table = out[out.index("\nmetric ") + 1 :]  # the metrics table, not a model summary row
     assert "@n=20" in table.splitlines()[0]
     assert any(line.startswith("val/acc ") for line in table.splitlines())
     assert "hp_metric" not in scalars(logs / "version_0")
@@ -186,8 +186,8 @@ def test_help_and_missing_config_guide_to_a_command(monkeypatch, capsys):
 
 
 def test_a_broken_plugin_fails_only_what_uses_it(tmp_path, monkeypatch, capsys):
-    broken = EntryPoint("broken", "no_such_module_xyz:Task", symlight.plugins.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(symlight.plugins, "entry_points", lambda group: [broken])
+    broken = EntryPoint("broken", "no_such_module_xyz:Task", symlight.app.plugins.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(symlight.app.plugins, "entry_points", lambda group: [broken])
     main(["tasks"])
     out = capsys.readouterr().out
     assert "ArgmaxDataModule" in out

@@ -17,7 +17,7 @@ from symlight.models import (
     SetModule,
     build_layer,
 )
-from symlight.module import SymmetricModule
+from symlight.training import SymmetricModule
 from symlight.symmetry import SetSymmetry
 
 

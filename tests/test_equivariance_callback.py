@@ -10,7 +10,7 @@ from symlight.callbacks import EquivarianceCheck
 from symlight.check import EquivarianceViolation
 from symlight.cli import main
 from symlight.models import DeepSets, MLPBaseline
-from symlight.module import SymmetricModule
+from symlight.training import SymmetricModule
 from symlight.tasks import ArgmaxDataModule
 
 # The argmax task's fresh-batch dataset is iterable with a length; Lightning warns about workers.

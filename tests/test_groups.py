@@ -28,7 +28,7 @@ from symlight.models import (
     GroupLinear,
     basis_size,
 )
-from symlight.module import SymmetricModule
+from symlight.training import SymmetricModule
 from symlight.symmetry import SetSymmetry, inverse, permute
 from symlight.tasks import RingDataModule
 from symlight.tasks.ring import local_maxima

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from symlight.models import DeepSets, MLPBaseline
-from symlight.module import SymmetricModule, check_batch
+from symlight.training import SymmetricModule, check_batch
 from symlight.symmetry import inverse, permute, random_permutation
 
 

@@ -22,7 +22,7 @@ from symlight.models import (
     PairwiseNet,
     PairwiseReduce,
 )
-from symlight.module import NetworkFactory
+from symlight.training import NetworkFactory
 
 from conftest import TINY, run_cli
 

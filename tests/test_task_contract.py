@@ -13,7 +13,7 @@ from torchmetrics.classification import BinaryAUROC
 
 from symlight.check import assert_equivariant
 from symlight.models import DeepSets, EncodedSet
-from symlight.module import SymmetricModule, build_network
+from symlight.training import SymmetricModule, build_network
 from symlight.symmetry import SetSymmetry
 from symlight.tasks import SetTask, batch_loader
 

@@ -19,7 +19,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric
 
-from symlight.symmetry import SetSymmetry
+from symlight.core.symmetry import SetSymmetry
 
 from ..base import FreshBatches, SetTask, batch_loader
 from .evaluate import rollout

@@ -24,7 +24,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from symlight.module import NetworkFactory, SymmetricModule, _key
+from symlight.training import NetworkFactory, SymmetricModule, metric_key
 
 from .env import BernoulliBanditVectorEnv
 from .evaluate import rollout
@@ -83,7 +83,7 @@ class BanditPolicyGradient(SymmetricModule):
         out_order: 1 (linked from the data).
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
-        schedule: learning-rate schedule (see :class:`~symlight.module.SymmetricModule`).
+        schedule: learning-rate schedule (see :class:`~symlight.training.module.SymmetricModule`).
         entropy: weight of the entropy bonus.
         grad_steps: steps of each episode batch the gradient is computed on (a uniform random
             subset of the horizon; all steps when the horizon is shorter); bounds memory and time.
@@ -156,8 +156,8 @@ class BanditPolicyGradient(SymmetricModule):
         task = self.task
         for stage_name in ("val", "test"):  # the pooled metrics over several cells
             for name, metric in task.metrics().items():
-                if _key(stage_name, name, "") not in self.metrics:
-                    self.metrics[_key(stage_name, name, "")] = metric.clone()
+                if metric_key(stage_name, name, "") not in self.metrics:
+                    self.metrics[metric_key(stage_name, name, "")] = metric.clone()
 
     def teardown(self, stage: str) -> None:
         if self._saved_threads is not None:
@@ -241,7 +241,7 @@ class BanditPolicyGradient(SymmetricModule):
         self.update_metrics(values, stage, suffix)
         if suffix:  # several cells: "val/regret" etc. pool them, logged at the epoch end
             for name, value in values.items():
-                self.metrics[_key(stage, name, "")].update(value)
+                self.metrics[metric_key(stage, name, "")].update(value)
         curves = {"policy": run["pseudo_regret"].float().mean(0).cumsum(0).cpu()}
         curves.update({b: batch[f"curve_{b}"].float().cpu() for b in task.baselines})
         self._curves.setdefault(stage, []).append((suffix or "", curves))
@@ -269,7 +269,7 @@ class BanditPolicyGradient(SymmetricModule):
         if len(self.task.val_names) < 2:
             return
         for name in self.task.metrics():
-            metric = self.metrics[_key(stage, name, "")]
+            metric = self.metrics[metric_key(stage, name, "")]
             if metric.update_called:
                 self.log(f"{stage}/{name}", metric.compute(), prog_bar=name == "regret")
             with torch.inference_mode(False):  # fresh states must not be inference tensors

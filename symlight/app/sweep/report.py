@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import matplotlib
 
@@ -26,8 +26,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-if TYPE_CHECKING:
-    from symlight.sweep import SweepConfig
+from symlight.app.sweep.config import SweepConfig
 
 __all__ = ["completed", "plot_all", "results_table"]
 

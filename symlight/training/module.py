@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from symlight.models import EncodedSet, EncoderFactory, SetModule
 
-__all__ = ["NetworkFactory", "SymmetricModule", "build_network", "check_batch"]
+__all__ = ["NetworkFactory", "SymmetricModule", "build_network", "check_batch", "metric_key"]
 
 NetworkFactory = Callable[[int, int, int], SetModule]
 """Builds a network from ``(in_channels, out_channels, out_order)``, which the task supplies."""
@@ -131,7 +131,7 @@ class SymmetricModule(L.LightningModule):
         for stage_name in ("train", "val", "test"):
             for suffix in [""] if stage_name == "train" else task.val_names:
                 for name, metric in declared.items():
-                    key = _key(stage_name, name, suffix)
+                    key = metric_key(stage_name, name, suffix)
                     if key not in self.metrics:
                         self.metrics[key] = metric.clone()
 
@@ -178,7 +178,7 @@ class SymmetricModule(L.LightningModule):
         with ``log=False`` (a training step whose values no logger sees) only update it.
         """
         for name, args in values.items():
-            key = _key(stage, name, suffix)
+            key = metric_key(stage, name, suffix)
             if key not in self.metrics:
                 raise KeyError(
                     f"{type(self.task).__name__}.evaluate returned {name!r}, which is not one of "
@@ -281,5 +281,6 @@ def _plain(value):
     return tuple(value) if isinstance(value, (list, tuple)) else value
 
 
-def _key(stage: str, name: str, suffix: str) -> str:
+def metric_key(stage: str, name: str, suffix: str) -> str:
+    """The key of a metric in ``SymmetricModule.metrics`` (a ModuleDict key has no dots)."""
     return f"{stage}_{name}{suffix}".replace(".", "_")

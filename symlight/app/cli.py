@@ -1,0 +1,514 @@
+"""``python -m symlight``: LightningCLI for symlight tasks and networks, plus a few extra commands.
+
+    symlight fit --config argmax.yaml
+    symlight fit --config argmax --ckpt_path last        # resume the latest argmax run
+    symlight predict --config argmax --ckpt_path last    # predictions.pt in a new run folder
+    symlight tasks                                       # list the installed tasks
+    symlight sweep --config sweeps/argmax_targets.yaml   # an Optuna study of fits
+
+(``python -m symlight`` is the same command.) A config name that is not a file in the working
+directory is looked up among the configs shipped with symlight (``--config argmax.yaml`` or
+``--config argmax``, ``--model.init_args.net models/pairwise.yaml``), so the commands work from
+any folder. Mistakes in the command (a bad value, a missing checkpoint) end with one line on
+stderr and exit status 2; set ``SYMLIGHT_TRACEBACK=1`` to see the traceback instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import shutil
+import sys
+import warnings
+import zipfile
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import torch
+import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch import Trainer
+from lightning.pytorch.callbacks import (
+    BasePredictionWriter,
+    Callback,
+    ModelCheckpoint,
+    TQDMProgressBar,
+)
+from lightning.pytorch.cli import ArgsType, LightningCLI
+
+from symlight.app.parse_errors import OneLineErrorParser
+from symlight.app.plugins import broken_plugins, discover_tasks
+from symlight.callbacks import EquivarianceCheck, ProgressBar, RunCheckpoint
+from symlight.tasks import SetTask
+from symlight.training.module import SymmetricModule
+
+__all__ = ["SymlightCLI", "metrics_table", "resolve_config", "run", "shipped_configs"]
+
+LOG_ROOT = "lightning_logs"
+PROG = "symlight"
+TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
+
+
+class UsageError(SystemExit):
+    """A mistake in the command: one line on stderr (printed when the error is made), exit
+    status 2 and no traceback. ``str()`` is the message, for callers that catch it in-process.
+    """
+
+    def __init__(self, message: str) -> None:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        super().__init__(2)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _shipped() -> Path:
+    return Path(str(files("symlight.configs")))
+
+
+def shipped_config_path(name: str) -> Path:
+    """The path of a shipped config, e.g. ``argmax.yaml``."""
+    return _shipped() / name
+
+
+def shipped_configs() -> list[str]:
+    """Names of the task configs shipped with symlight, e.g. ``argmax.yaml``."""
+    return sorted(p.name for p in _shipped().glob("*.yaml"))
+
+
+def resolve_config(name: str) -> str:
+    """A config path as given if it exists, else the shipped config of that name.
+
+    ``NAME`` without a suffix stands for ``NAME.yaml``.
+    """
+    candidates = [name] if Path(name).suffix else [name, f"{name}.yaml"]
+    for candidate in candidates:
+        if Path(candidate).is_file():
+            return candidate
+    for candidate in candidates:
+        if (_shipped() / candidate).is_file():
+            return str(_shipped() / candidate)
+    available = sorted(str(p.relative_to(_shipped())) for p in _shipped().rglob("*.yaml"))
+    raise UsageError(
+        f"config {name!r} is neither a file nor a shipped config; shipped: {', '.join(available)}"
+    )
+
+
+CONFIG_FLAGS = ("--config", "-c")
+
+
+def _resolve_config_args(args: list[str]) -> list[str]:
+    """Resolve ``--config NAME`` and any ``--key NAME.yaml`` value to a shipped config if needed."""
+    out = list(args)
+    for i, arg in enumerate(out):
+        key, sep, value = arg.partition("=")
+        if sep and (key in CONFIG_FLAGS or (key.startswith("--") and _is_yaml(value))):
+            out[i] = f"{key}={_resolve_value(key, value)}"
+        elif i > 0 and (
+            out[i - 1] in CONFIG_FLAGS or (out[i - 1].startswith("-") and _is_yaml(arg))
+        ):
+            out[i] = _resolve_value(out[i - 1], arg)
+    return out
+
+
+def _is_yaml(value: str) -> bool:
+    return value.endswith((".yaml", ".yml"))
+
+
+def _resolve_value(key: str, value: str) -> str:
+    if key in CONFIG_FLAGS:
+        return resolve_config(value)
+    shipped = files("symlight.configs").joinpath(value)
+    return value if Path(value).exists() or not shipped.is_file() else str(shipped)
+
+
+def _first_config(args: list[str]) -> str | None:
+    for i, arg in enumerate(args):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg in CONFIG_FLAGS and i + 1 < len(args):
+            return args[i + 1]
+    return None
+
+
+def _resolve_last_checkpoint(args: list[str]) -> list[str]:
+    """Replace ``--ckpt_path last`` by the newest ``last.ckpt`` of the config's runs.
+
+    Done before parsing, so that LightningCLI rebuilds the network saved in that checkpoint.
+    """
+    out = list(args)
+    for i, arg in enumerate(out):
+        if arg != "--ckpt_path=last" and not (arg == "last" and i and out[i - 1] == "--ckpt_path"):
+            continue
+        config = _first_config(out)
+        if config is None:
+            raise UsageError("--ckpt_path last needs --config (runs are filed by config name)")
+        name = Path(config).stem
+        run = _latest_run(Path(LOG_ROOT) / name)
+        if run is None:
+            raise UsageError(
+                f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{name}/version_*/checkpoints "
+                f"(in {Path.cwd()}); train one first: {PROG} fit --config {Path(config).name}"
+            )
+        path = str(run / "checkpoints" / "last.ckpt")
+        print(f"{PROG}: --ckpt_path last: {path}{_describe_run(run)}", file=sys.stderr)
+        out[i] = f"--ckpt_path={path}" if arg.startswith("--") else path
+    return out
+
+
+def _describe_run(run: Path) -> str:
+    """`` (network PairwiseNet, saved ...)`` from a run's config.yaml, or ``""``."""
+    try:
+        config = yaml.safe_load((run / "config.yaml").read_text())
+        net = config["model"]["init_args"]["net"]["class_path"].rsplit(".", 1)[-1]
+    except (OSError, KeyError, TypeError, AttributeError, yaml.YAMLError):
+        return ""
+    return f" (network {net}, newest of {len(list(run.parent.glob('version_*')))} runs)"
+
+
+def _option(args: list[str], flag: str) -> str | None:
+    """The value of ``--flag VALUE`` or ``--flag=VALUE`` in ``args`` (the last one), else None."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg.startswith(f"{flag}="):
+            value = arg.split("=", 1)[1]
+        elif arg == flag and i + 1 < len(args):
+            value = args[i + 1]
+    return value
+
+
+def _check_checkpoint(args: list[str]) -> None:
+    """Fail early, in one line, on a ``--ckpt_path`` that is missing or not a checkpoint."""
+    path = _option(args, "--ckpt_path")
+    if path in (None, "", "null", "None", "best", "hpc") or "://" in path or ":" in Path(path).name:
+        return
+    if not Path(path).is_file():
+        raise UsageError(
+            f"--ckpt_path {path}: no such file; give a checkpoint such as "
+            f"{LOG_ROOT}/<config>/version_N/checkpoints/last.ckpt, or --ckpt_path last"
+        )
+    if not zipfile.is_zipfile(path):
+        raise UsageError(
+            f"--ckpt_path {path} is not a PyTorch checkpoint (a text file, or one cut short while "
+            "being saved or copied): give a .ckpt file that Lightning wrote"
+        )
+
+
+def run_name(config) -> str:
+    """Log folder name of a run: its first config file's stem, else the task's class name."""
+    if config.get("config"):
+        return Path(str(config.config[0])).stem
+    return config.data.class_path.rsplit(".", 1)[-1].removesuffix("DataModule").lower()
+
+
+def _latest_run(task_dir: Path) -> Path | None:
+    runs = [p.parent.parent for p in task_dir.glob("version_*/checkpoints/last.ckpt")]
+    return max(runs, key=lambda p: int(p.name.split("_")[1]), default=None)
+
+
+class SymlightCLI(LightningCLI):
+    """LightningCLI with symlight's defaults: TensorBoard per config, last and best checkpoints,
+    the data's dimensions linked into the model, and ``fit`` from a run's own checkpoint (or
+    ``--ckpt_path last``) resuming in that run's log folder; other subcommands log to a new one.
+    At the end of ``fit``, ``validate`` and ``test`` it prints the run folder and the final
+    metrics; ``predict`` writes ``predictions.pt`` into the run folder. A run that fails before
+    its first training step leaves no run folder behind.
+    """
+
+    _resumed = False  # fit continues a run in its own folder (never removed on failure)
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(EquivarianceCheck, "equivariance")
+        parser.set_defaults(
+            {
+                "checkpoint.monitor": "val/loss",
+                "checkpoint.mode": "min",
+                "checkpoint.save_last": True,
+                "checkpoint.filename": "best",
+                "checkpoint.auto_insert_metric_name": False,
+            }
+        )
+        for source in ("element_shape", "out_channels", "out_order"):
+            parser.link_arguments(
+                f"data.{source}", f"model.init_args.{source}", apply_on="instantiate"
+            )
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config[self.subcommand] if self.subcommand else self.config
+        task = run_name(config)
+        version = None
+        if self.subcommand == "fit" and config.get("ckpt_path"):
+            version = _version_of(Path(str(config.ckpt_path)), Path(LOG_ROOT) / task)
+        if version is not None:
+            # Resuming writes into the run's own, non-empty checkpoint folder on purpose.
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
+        self._resumed = version is not None
+        if config.trainer.logger in (None, True):
+            config.trainer.logger = {
+                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "init_args": {
+                    "save_dir": LOG_ROOT,
+                    "name": task,
+                    "version": version,
+                    "default_hp_metric": False,
+                },
+            }
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        if config.get("enable_checkpointing") is False:
+            # Lightning refuses any ModelCheckpoint when checkpointing is off, ours included.
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        if self.subcommand == "predict":
+            callbacks = [*callbacks, PredictionWriter()]
+        trainer = super()._instantiate_trainer(config, callbacks)
+        for i, callback in enumerate(trainer.callbacks):
+            if type(callback) is TQDMProgressBar and callback.refresh_rate == 1:
+                trainer.callbacks[i] = ProgressBar()  # the same bar, redrawn 10 times a second
+        return trainer
+
+    def _run_subcommand(self, subcommand: str) -> None:
+        try:
+            super()._run_subcommand(subcommand)
+        except BaseException:
+            if not self._resumed:
+                _forget_failed_run(self.trainer)
+            raise
+
+    def before_validate(self) -> None:
+        self._quiet()
+
+    def before_test(self) -> None:
+        self._quiet()
+
+    def _quiet(self) -> None:
+        """The table printed at the end (``after_validate``, ``after_test``) replaces Lightning's."""
+        self.config_init[self.subcommand]["verbose"] = False
+
+    def after_fit(self) -> None:
+        self._report("val")
+
+    def after_validate(self) -> None:
+        self._report("val")
+
+    def after_test(self) -> None:
+        self._report("test")
+
+    def _report(self, stage: str) -> None:
+        trainer = self.trainer
+        if not trainer.is_global_zero:
+            return
+        metrics = {
+            name: float(value)
+            for name, value in trainer.callback_metrics.items()
+            if name.startswith((f"{stage}/", "equivariance/")) and value.numel() == 1
+        }
+        print(f"run folder: {_run_folder(trainer)}")
+        if metrics:
+            print(metrics_table(metrics))
+        elif stage == "val" and self._resumed:
+            print(
+                f"nothing to train: the run had already reached max_epochs={trainer.max_epochs} "
+                f"(step {trainer.global_step}); its figures are in the run folder"
+            )
+
+
+def _run_folder(trainer: Trainer) -> str:
+    logger = trainer.logger
+    folder = getattr(logger, "log_dir", None) or trainer.default_root_dir
+    return os.path.relpath(folder) if not os.path.relpath(folder).startswith("..") else folder
+
+
+def metrics_table(metrics: Mapping[str, float]) -> str:
+    """Metrics as a table: one row per name, one column per evaluation set (``@n=100``, ...).
+
+    >>> print(metrics_table({"val/acc": 1.0, "val/acc@n=100": 0.5, "val/loss": 0.25}))
+    metric    main  @n=100
+    val/acc   1     0.5
+    val/loss  0.25
+    """
+    rows: dict[str, dict[str, float]] = {}
+    columns: list[str] = [""]
+    for key, value in metrics.items():
+        name, at, suffix = key.partition("@")
+        suffix = at + suffix
+        rows.setdefault(name, {})[suffix] = value
+        if suffix not in columns:
+            columns.append(suffix)
+    header = ["metric", *(c or "main" for c in columns)]
+    lines = [header] + [
+        [name, *(f"{values[c]:.4g}" if c in values else "" for c in columns)]
+        for name, values in rows.items()
+    ]
+    widths = [max(len(line[j]) for line in lines) for j in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines
+    )
+
+
+class PredictionWriter(BasePredictionWriter):
+    """Writes the outputs of ``predict`` to ``predictions.pt`` in the run folder and says where.
+
+    The file holds ``{"predictions": [one tensor per batch], "batch_indices": [...]}``; under
+    DDP each process writes ``predictions_rank{N}.pt``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(write_interval="epoch")
+
+    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+        folder = Path(_run_folder(trainer))
+        folder.mkdir(parents=True, exist_ok=True)
+        name = (
+            "predictions.pt"
+            if trainer.world_size == 1
+            else f"predictions_rank{trainer.global_rank}.pt"
+        )
+        path = folder / name
+        torch.save({"predictions": predictions, "batch_indices": batch_indices}, path)
+        count = sum(len(p) for p in predictions) if predictions else 0
+        print(f"predictions of {count} sets written to {path}")
+
+
+def _forget_failed_run(trainer: Trainer) -> None:
+    """Remove the run folder of a new run that failed before its first training step.
+
+    Such folders hold only ``config.yaml`` and an empty event file. Never called for a run being
+    resumed in its own folder.
+    """
+    if trainer.global_step > 0 or not trainer.is_global_zero:
+        return
+    folder = getattr(trainer.logger, "log_dir", None)
+    if folder and Path(folder).is_dir() and not any(Path(folder).rglob("*.ckpt")):
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _version_of(ckpt: Path, task_dir: Path) -> int | None:
+    """N when ``ckpt`` is one of ``task_dir/version_N/checkpoints``: fit then resumes in place."""
+    run = ckpt.parent.parent
+    if ckpt.parent.name != "checkpoints" or not run.name.removeprefix("version_").isdigit():
+        return None
+    if run.parent.resolve() != task_dir.resolve():
+        return None
+    return int(run.name.split("_")[1])
+
+
+# -- entry point ----------------------------------------------------------------------------------
+
+USER_ERRORS = (ValueError, FileNotFoundError, MisconfigurationException)
+"""Exceptions that mean a mistake in the command, its config or its data, not a bug."""
+
+
+def _user_message(error: BaseException) -> str | None:
+    """One line for a user error: the innermost error of the chain (jsonargparse wraps the one
+    a task or model raised in its own), or None when ``error`` is not a user error.
+    """
+    if not isinstance(error, USER_ERRORS):
+        return None
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for candidate in reversed(chain):
+        text = str(candidate).strip()
+        if isinstance(candidate, USER_ERRORS) and text and "Does not validate against" not in text:
+            return text.splitlines()[0]
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _has_checkpoint(argv: list[str]) -> bool:
+    return any(a == "--ckpt_path" or a.startswith("--ckpt_path=") for a in argv[1:])
+
+
+def _shows(argv: list[str]) -> bool:
+    """True for a command that only prints (help or the config) and runs nothing."""
+    return any(a.split("=", 1)[0] in ("-h", "--help", "--print_config") for a in argv[1:])
+
+
+def _no_tips(record: logging.LogRecord) -> bool:
+    """Drops Lightning's advertisement for its cloud logger, printed before every run."""
+    return "💡 Tip" not in str(record.msg)
+
+
+def _needs_config(argv: list[str]) -> bool:
+    """True for ``symlight fit`` (etc.) with neither a config nor model/data arguments."""
+    if not argv or argv[0] not in TRAINER_COMMANDS:
+        return False
+    flags = ("-c", "--config", "-h", "--help", "--print_config", "--model", "--data")
+    return not any(a.split("=", 1)[0].startswith(flags) for a in argv[1:])
+
+
+def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
+    """Run a Lightning command (fit, validate, test, predict); ``args`` defaults to
+    ``sys.argv[1:]``. ``epilog`` ends ``--help``.
+    """
+    argv = list(sys.argv[1:] if args is None else args)
+    discover_tasks()
+    for name, error in sorted(broken_plugins().items()):
+        print(f"{PROG}: warning: task plug-in {name} is broken: {error}", file=sys.stderr)
+    if _needs_config(argv):
+        flags = [a.split("=", 1)[0] for a in argv[1:] if a.startswith("--")]
+        typo = difflib.get_close_matches("--config", flags, n=1, cutoff=0.7)
+        raise UsageError(
+            f"{argv[0]} needs a config"
+            + (f" ({typo[0]} is not an option: did you mean --config?)" if typo else "")
+            + f": try `{PROG} {argv[0]} --config argmax.yaml`; "
+            f"shipped configs: {', '.join(shipped_configs())}"
+        )
+    argv = _resolve_last_checkpoint(_resolve_config_args(argv))
+    _check_checkpoint(argv)
+    if argv and argv[0] in TRAINER_COMMANDS[1:] and not _has_checkpoint(argv) and not _shows(argv):
+        print(
+            f"{PROG}: warning: {argv[0]} without --ckpt_path uses the untrained weights of a new "
+            "network; pass --ckpt_path last (the latest run of this config) or a checkpoint file",
+            file=sys.stderr,
+        )
+    if args is None:
+        # Rewrite in place: DDP re-launches each extra rank with this same command line.
+        sys.argv[1:] = argv
+    # "Seed set to 0" on every run (and rank) says nothing the config does not.
+    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_no_tips)  # a filter is added once, however often
+    # test/predict from a checkpoint log to a new run folder, by design.
+    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
+    # Fresh-batch datasets are iterable with a length (for progress bars) and loaded in-process.
+    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
+    # predict's loaders hold ready-made batches; the prediction file does not need their indices.
+    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")
+    # Raised inside Lightning's pytree helper by newer torch; it does not affect training.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    try:
+        return SymlightCLI(
+            SymmetricModule,
+            SetTask,
+            subclass_mode_model=True,
+            subclass_mode_data=True,
+            parser_class=OneLineErrorParser,
+            seed_everything_default=0,
+            save_config_kwargs={"overwrite": True},
+            parser_kwargs={
+                "prog": PROG,
+                "description": "Train and evaluate permutation-symmetric networks on set tasks "
+                "(LightningCLI).",
+                "epilog": epilog or None,
+                **{name: {"prog": f"{PROG} {name}"} for name in TRAINER_COMMANDS},
+            },
+            args=None if args is None else argv,
+            auto_configure_optimizers=False,
+        )
+    except USER_ERRORS as error:
+        message = _user_message(error)
+        if message is None or os.environ.get("SYMLIGHT_TRACEBACK"):
+            raise
+        raise UsageError(message) from None
+    finally:
+        # A DDP process that exits with its gloo group alive can abort in the group's threads
+        # ("terminate called without an active exception"); close the group first.
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -1,0 +1,135 @@
+"""Sweep configs: a base CLI config, a grid of overrides or a search space, and budgets."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+__all__ = ["DEFAULT_QUICK", "SweepConfig", "find_sweep_config", "load_sweep", "cli_value", "overrides"]
+
+DEFAULT_QUICK = {
+    "trainer.max_epochs": 1,
+    "trainer.limit_train_batches": 2,
+    "trainer.limit_val_batches": 1,
+    "trainer.num_sanity_val_steps": 0,
+    "trainer.check_val_every_n_epoch": 1,
+}
+
+@dataclass
+class SweepConfig:
+    """A parsed sweep config (see the module docstring and ``configs/sweeps/*.yaml``)."""
+
+    name: str
+    path: Path
+    base: str
+    args: list[str] = field(default_factory=list)
+    grid: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    space: dict[str, dict[str, Any]] = field(default_factory=dict)
+    n_trials: int = 0
+    objective: str = "val/acc"
+    direction: str = "maximize"
+    metrics: list[str] = field(default_factory=list)
+    seed_axis: str = "seed"
+    quick: list[str] = field(default_factory=lambda: overrides(DEFAULT_QUICK))
+    timeout: float | None = None
+    in_process: bool = False
+    threads: int | None = None
+    plots: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        """Trials the sweep needs: every grid point, or ``n_trials``."""
+        return math.prod(len(v) for v in self.grid.values()) if self.grid else self.n_trials
+
+    def fingerprint(self, quick: bool) -> str:
+        """What makes two runs the same sweep: base, overrides, grid or space, budgets."""
+        spec = [self.base, self.args, self.grid, self.space, self.quick if quick else None]
+        return hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:12]
+
+
+# -- config ---------------------------------------------------------------------------------------
+def cli_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value)
+
+
+def overrides(spec: Mapping[str, Any] | Sequence[str] | None) -> list[str]:
+    """CLI arguments from ``{key: value}`` (``--key=value``) or a list of arguments as they are.
+
+    >>> overrides({"trainer.max_epochs": 2, "data.init_args.val_sizes": [100]})
+    ['--trainer.max_epochs=2', '--data.init_args.val_sizes=[100]']
+    """
+    if spec is None:
+        return []
+    if isinstance(spec, Mapping):
+        return [f"--{key}={cli_value(value)}" for key, value in spec.items()]
+    return [str(arg) for arg in spec]
+
+
+def find_sweep_config(name: str) -> Path:
+    """A sweep config path as given, else a shipped one: ``argmax``, ``sweeps/argmax.yaml``, ..."""
+    if Path(name).is_file():
+        return Path(name)
+    shipped = Path(str(files("symlight.configs")))
+    stem = name.removeprefix("sweeps/")
+    for candidate in (f"sweeps/{stem}", f"sweeps/{stem}.yaml"):
+        if (shipped / candidate).is_file():
+            return shipped / candidate
+    found = sorted(p.name for p in (shipped / "sweeps").glob("*.yaml"))
+    raise SystemExit(f"sweep config {name!r} not found; shipped sweeps: {', '.join(found)}")
+
+
+def load_sweep(name: str) -> SweepConfig:
+    """Read and check a sweep config."""
+    path = find_sweep_config(name)
+    raw = yaml.safe_load(path.read_text()) or {}
+    known = set(SweepConfig.__dataclass_fields__) - {"name", "path"}
+    unknown = set(raw) - known
+    if unknown:
+        raise SystemExit(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    if "base" not in raw:
+        raise SystemExit(f"{path}: needs 'base', the CLI config every trial starts from")
+    if bool(raw.get("grid")) == bool(raw.get("space")):
+        raise SystemExit(f"{path}: give exactly one of 'grid' (axes of options) or 'space'")
+    if raw.get("space") and not raw.get("n_trials"):
+        raise SystemExit(f"{path}: a 'space' sweep needs 'n_trials'")
+    if raw.get("direction", "maximize") not in ("maximize", "minimize"):
+        raise SystemExit(f"{path}: direction must be maximize or minimize")
+    grid = {
+        str(axis): {str(label): overrides(spec) for label, spec in options.items()}
+        for axis, options in (raw.get("grid") or {}).items()
+    }
+    for axis, options in grid.items():
+        if not options:
+            raise SystemExit(f"{path}: grid axis {axis!r} has no options")
+    cfg = SweepConfig(
+        name=path.stem,
+        path=path,
+        base=str(raw["base"]),
+        args=overrides(raw.get("args")),
+        grid=grid,
+        space=dict(raw.get("space") or {}),
+        n_trials=int(raw.get("n_trials") or 0),
+        objective=str(raw.get("objective", "val/acc")),
+        direction=str(raw.get("direction", "maximize")),
+        metrics=[str(m) for m in raw.get("metrics") or [raw.get("objective", "val/acc")]],
+        seed_axis=str(raw.get("seed_axis", "seed")),
+        timeout=raw.get("timeout"),
+        in_process=bool(raw.get("in_process", False)),
+        threads=raw.get("threads"),
+        plots=list(raw.get("plots") or []),
+    )
+    if "quick" in raw:
+        cfg.quick = overrides(DEFAULT_QUICK) + overrides(raw["quick"])
+    return cfg
+
+

@@ -1,0 +1,3 @@
+"""The bottom layer: representations, permutation actions, groups and the equivariance
+measurement. It imports nothing else of symlight's.
+"""
