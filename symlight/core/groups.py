@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -140,6 +141,19 @@ class PermutationGroup:
     def generators(self) -> Tensor:
         """The generators as a ``(num_generators, degree)`` long tensor."""
         return torch.from_numpy(self._gens.copy())
+
+    def __eq__(self, other: object) -> bool:
+        """Two groups are equal when they permute the same points and hold the same elements."""
+        if not isinstance(other, PermutationGroup):
+            return NotImplemented
+        if self is other:
+            return True
+        if self.degree != other.degree or self.order() != other.order():
+            return False
+        return all(g in other for g in self.generators)
+
+    def __hash__(self) -> int:
+        return hash((self.degree, self.order()))
 
     def __repr__(self) -> str:
         if self.name is not None:
@@ -361,24 +375,42 @@ CONSTRUCTORS = {
 """Group constructors by name, as :func:`parse_group` reads them."""
 
 
+SHORT_NAMES = {"S": "symmetric", "A": "alternating", "C": "cyclic", "D": "dihedral", "1": "trivial"}
+"""The printed names of groups (``D_8``, ``S_3 x S_4``), as :func:`parse_group` also reads them."""
+
+
 def parse_group(text: str | PermutationGroup) -> PermutationGroup:
-    """A group from a short expression, as written in a YAML config.
+    """A group from a short expression, as written in a YAML config, or from its printed name.
 
     >>> parse_group("dihedral(8)")
     D_8
     >>> parse_group("product(symmetric(3), symmetric(4))").order()
     144
+    >>> parse_group("S_3 x S_4") == parse_group("product(symmetric(3), symmetric(4))")
+    True
     """
     if isinstance(text, PermutationGroup):
         return text
     try:
-        tree = ast.parse(text.strip(), mode="eval").body
+        tree = ast.parse(_expand_names(text.strip()), mode="eval").body
         return _evaluate(tree)
     except (SyntaxError, ValueError, TypeError) as error:
         raise ValueError(
             f"cannot read the group {text!r} ({error}); write e.g. 'dihedral(16)', 'cyclic(8)' or "
             f"'product(symmetric(5), symmetric(4))'; constructors: {', '.join(CONSTRUCTORS)}"
         ) from None
+
+
+def _expand_names(text: str) -> str:
+    """``"D_8"`` -> ``"dihedral(8)"``, ``"S_3 x S_4"`` -> ``"product(symmetric(3), symmetric(4))"``."""
+    expanded = re.sub(
+        r"(?<![A-Za-z_])([SACD1])_(\d+)", lambda m: f"{SHORT_NAMES[m[1]]}({m[2]})", text
+    )
+    factors = [f.strip() for f in re.split(r"\s+x\s+", expanded)]
+    product_of = factors[0]
+    for factor in factors[1:]:
+        product_of = f"product({product_of}, {factor})"
+    return product_of
 
 
 def _evaluate(node: ast.AST):
