@@ -10,8 +10,8 @@ from symlight.callbacks import EquivarianceCheck
 from symlight.check import EquivarianceViolation
 from symlight.cli import main
 from symlight.models import DeepSets, MLPBaseline
-from symlight.training import SymmetricModule
 from symlight.tasks import ArgmaxDataModule
+from symlight.training import SymmetricModule
 
 # The argmax task's fresh-batch dataset is iterable with a length; Lightning warns about workers.
 pytestmark = pytest.mark.filterwarnings("ignore:Your `IterableDataset` has `__len__`")
@@ -31,8 +31,7 @@ def fit(net, callback, target="argmax", precision=None, **trainer):
     model = SymmetricModule(
         net,
         element_shape=task.element_shape,
-        out_channels=task.out_channels,
-        out_order=task.out_order,
+        rep_out=task.rep_out,
     )
     kwargs = dict(
         max_epochs=1,

@@ -28,10 +28,10 @@ from symlight.models import (
     GroupLinear,
     basis_size,
 )
-from symlight.training import SymmetricModule
 from symlight.symmetry import SetSymmetry, inverse, permute
 from symlight.tasks import RingDataModule
 from symlight.tasks.ring import local_maxima
+from symlight.training import SymmetricModule
 
 from conftest import run_cli, scalars
 
@@ -355,13 +355,12 @@ def test_check_samples_the_declared_group():
 def validate(group, symmetry_group):
     torch.manual_seed(0)
     task = RingDataModule(n=6, batch_size=8, batches_per_epoch=1, val_sets=16)
-    task.symmetry = SetSymmetry(out_order=1, group=symmetry_group)
     model = SymmetricModule(
-        partial(EquivariantNetwork, layers=RING_LAYERS, group=group),
+        partial(EquivariantNetwork, layers=RING_LAYERS),  # built for the group of rep_out
         element_shape=task.element_shape,
-        out_channels=task.out_channels,
-        out_order=task.out_order,
+        rep_out=task.rep_out.with_group(group),
     )
+    task.rep_out = task.rep_out.with_group(symmetry_group)  # the symmetry the check samples
     trainer = L.Trainer(
         callbacks=[EquivarianceCheck(on_violation="raise")],
         logger=False,

@@ -1,9 +1,13 @@
+from functools import partial
+
 import pytest
 import torch
 
-from symlight.models import DeepSets, MLPBaseline
-from symlight.training import SymmetricModule, check_batch
+from symlight.core.rep import Rep
+from symlight.groups import dihedral
+from symlight.models import DeepSets, EquivariantNetwork, MLPBaseline
 from symlight.symmetry import inverse, permute, random_permutation
+from symlight.training import SymmetricModule, check_batch
 
 
 def padded(batch_size, n, extra, features=1, seed=0):
@@ -72,5 +76,17 @@ def test_bad_batches_are_rejected_with_clear_errors():
 
 
 def test_module_rejects_a_network_of_the_wrong_order():
-    with pytest.raises(ValueError, match="returns order 1 but the task needs order 0"):
-        SymmetricModule(net=lambda i, o, k: DeepSets(i, o, 1), out_order=0)
+    with pytest.raises(ValueError, match="returns 1x1 but the task needs 1x0"):
+        SymmetricModule(net=lambda i, o, k: DeepSets(i, o, 1), rep_out="1x0")
+
+
+def test_the_network_gets_the_task_group_and_rejects_another():
+    layers = [{"layer": "group_linear", "order": 2, "channels": 4}, {"layer": "activation"}]
+    net = partial(EquivariantNetwork, layers=layers)
+    model = SymmetricModule(net, rep_out="1x1 @ dihedral(20)")
+    assert model.net.rep_out == Rep(1, 1, dihedral(20))
+    assert model.hparams.rep_out == "1x1 @ D_20"
+    with pytest.raises(ValueError, match="built for the group D_16 but the task's data has 1x1 @ D_20"):
+        SymmetricModule(partial(net, group="dihedral(16)"), rep_out="1x1 @ D_20")
+    # an S_n-equivariant network suits a task of any group
+    assert SymmetricModule(DeepSets, rep_out="1x1 @ D_20").net.rep_out.group is None

@@ -1,5 +1,19 @@
 """What every task's LightningModule shares: the generic :class:`SymmetricModule`."""
 
-from .module import NetworkFactory, SymmetricModule, build_network, check_batch, metric_key
+from .module import (
+    NetworkFactory,
+    SymmetricModule,
+    attached_trainer,
+    build_network,
+    check_batch,
+    metric_key,
+)
 
-__all__ = ["NetworkFactory", "SymmetricModule", "build_network", "check_batch", "metric_key"]
+__all__ = [
+    "NetworkFactory",
+    "SymmetricModule",
+    "attached_trainer",
+    "build_network",
+    "check_batch",
+    "metric_key",
+]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
 
@@ -9,12 +10,21 @@ import lightning as L
 import torch
 from torch import Tensor, nn
 
+from symlight.core.rep import Rep
 from symlight.models import EncodedSet, EncoderFactory, SetModule
 
-__all__ = ["NetworkFactory", "SymmetricModule", "build_network", "check_batch", "metric_key"]
+__all__ = [
+    "NetworkFactory",
+    "SymmetricModule",
+    "attached_trainer",
+    "build_network",
+    "check_batch",
+    "metric_key",
+]
 
 NetworkFactory = Callable[[int, int, int], SetModule]
-"""Builds a network from ``(in_channels, out_channels, out_order)``, which the task supplies."""
+"""Builds a network from ``(in_channels, out_channels, out_order)``, which the task supplies; a
+network that takes a ``group`` also gets the task's group (see :func:`build_network`)."""
 
 Stage = Literal["train", "val", "test"]
 
@@ -48,30 +58,66 @@ def build_network(
     net: NetworkFactory,
     encoder: EncoderFactory | None,
     element_shape: Sequence[int],
-    out_channels: int,
-    out_order: int,
+    rep_out: Rep,
 ) -> nn.Module:
-    """The network for a task: ``net(in_channels, out_channels, out_order)``, under a per-element
-    ``encoder`` when one is given (required for elements that are not vectors).
+    """The network for a task whose output has representation ``rep_out``:
+    ``net(in_channels, rep_out.channels, rep_out.order)``, under a per-element ``encoder`` when
+    one is given (required for elements that are not vectors).
+
+    When the task's group is not S_n (``rep_out.group``, e.g. D_20 on a ring of 20) and ``net``
+    takes a ``group`` it was not given, it is built for the task's group. A network built for
+    another group is a ValueError naming both; an S_n-equivariant network suits every task (every
+    group of the set's positions is a subgroup of S_n).
     """
     shape = tuple(element_shape)
     if encoder is not None:
         encoded = encoder(shape)
-        return EncodedSet(encoded, net(encoded.out_channels, out_channels, out_order))
+        return EncodedSet(encoded, _build_net(net, encoded.out_channels, rep_out))
     if len(shape) != 1:
         raise ValueError(
             f"elements of shape {shape} are not vectors: give a per-element encoder "
             "(--model.init_args.encoder, e.g. symlight.models.ConvEncoder for images)"
         )
-    return net(shape[0], out_channels, out_order)
+    return _build_net(net, shape[0], rep_out)
+
+
+def _build_net(net: NetworkFactory, in_channels: int, rep_out: Rep) -> nn.Module:
+    task_group = rep_out.group
+    options = {}
+    if task_group is not None and _unset_group(net):
+        options["group"] = task_group
+    network = net(in_channels, rep_out.channels, rep_out.order, **options)
+    built = getattr(network, "rep_out", None)
+    if isinstance(built, Rep) and built.order != rep_out.order:
+        raise ValueError(
+            f"{type(network).__name__} returns {built} but the task needs {rep_out}: order "
+            f"{built.order} instead of {rep_out.order}"
+        )
+    if isinstance(built, Rep) and built.group is not None and built.group != task_group:
+        raise ValueError(
+            f"{type(network).__name__} is built for the group {built.group} but the task's data "
+            f"has {rep_out}: drop the network's group (it comes from the data) or build it for "
+            f"{task_group or 'S_n'}"
+        )
+    return network
+
+
+def _unset_group(net: NetworkFactory) -> bool:
+    """True when ``net`` takes a ``group`` and none was configured."""
+    try:
+        parameter = inspect.signature(net).parameters.get("group")
+    except (TypeError, ValueError):
+        return False
+    return parameter is not None and parameter.default in (None, inspect.Parameter.empty)
 
 
 class SymmetricModule(L.LightningModule):
     """Trains ``net`` on whatever task the DataModule declares; as equivariant as ``net``.
 
     The task (a :class:`symlight.tasks.SetTask`) supplies the loss, the metrics and the data's
-    dimensions; the CLI links ``element_shape``, ``out_channels`` and ``out_order`` from the task,
-    and the network is built from them (see :func:`build_network`).
+    symmetry; the CLI links the task's ``element_shape`` and its output representation
+    ``rep_out`` (channels, order and group, e.g. ``1x1 @ D_20``), and the network is built from
+    them (see :func:`build_network`): the data's size and group are never typed twice.
 
     Args:
         net: network class and its hyper-parameters, built as ``net(in_channels, out_channels,
@@ -80,8 +126,8 @@ class SymmetricModule(L.LightningModule):
             ``encoder(element_shape)`` and applied with shared weights to every real element
             (images: ``symlight.models.ConvEncoder``). Optional for vector elements.
         element_shape: shape of one element of ``x`` (linked from the data).
-        out_channels: output channels per entry (linked from the data).
-        out_order: order of the output (linked from the data).
+        rep_out: representation of the output, a :class:`~symlight.core.rep.Rep` or its printed
+            form (linked from the data).
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         schedule: ``constant``, ``onecycle`` (warm-up then cosine annealing over the whole run)
@@ -94,8 +140,7 @@ class SymmetricModule(L.LightningModule):
         net: NetworkFactory,
         encoder: EncoderFactory | None = None,
         element_shape: tuple[int, ...] = (1,),
-        out_channels: int = 1,
-        out_order: int = 1,
+        rep_out: str = "1x1",
         lr: float = 1e-3,
         weight_decay: float = 0.0,
         schedule: Literal["constant", "onecycle", "cosine"] = "constant",
@@ -105,20 +150,17 @@ class SymmetricModule(L.LightningModule):
             raise ValueError(f"lr must be a positive learning rate (e.g. 1e-3), got {lr}")
         if not weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
+        self.rep_out = Rep.parse(rep_out)
         self.save_hyperparameters()
-        self.net = build_network(net, encoder, element_shape, out_channels, out_order)
-        if isinstance(self.net, SetModule) and self.net.out_order != out_order:
-            raise ValueError(
-                f"{type(self.net).__name__} returns order {int(self.net.out_order)} but the task "
-                f"needs order {out_order}"
-            )
+        self.hparams.rep_out = str(self.rep_out)  # plain text in checkpoints and hparams.yaml
+        self.net = build_network(net, encoder, element_shape, self.rep_out)
         self.metrics = nn.ModuleDict()
 
     # -- the task ---------------------------------------------------------------------------
     @property
     def task(self):
         """The task DataModule this module is trained on."""
-        datamodule = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
         if datamodule is None or not hasattr(datamodule, "loss"):
             raise RuntimeError(
                 "SymmetricModule needs a symlight task (a SetTask DataModule) passed to the Trainer"
@@ -211,7 +253,8 @@ class SymmetricModule(L.LightningModule):
         log = (
             batch_idx == 0
             or bool(trainer.fast_dev_run)
-            or trainer._logger_connector.should_update_logs
+            or (trainer.global_step + 1) % trainer.log_every_n_steps == 0
+            or trainer.should_stop
         )
         return self._shared_step(batch, "train", log=log)
 
@@ -234,14 +277,14 @@ class SymmetricModule(L.LightningModule):
     # -- optimisation -----------------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         saved = checkpoint.get("hyper_parameters", {})
-        for key in ("element_shape", "out_channels", "out_order"):
+        for key in ("element_shape", "rep_out"):
             if key in saved and _plain(saved[key]) != _plain(self.hparams[key]):
                 raise ValueError(
                     f"the checkpoint was trained with {key}={saved[key]} but this run's data gives "
                     f"{key}={self.hparams[key]}: use the data arguments of the training run "
                     "(its config.yaml beside the checkpoints)"
                 )
-        if self.hparams.schedule != "onecycle" or self._trainer is None:
+        if self.hparams.schedule != "onecycle" or attached_trainer(self) is None:
             return
         if self.trainer.state.fn != "fit" or not checkpoint.get("lr_schedulers"):
             return
@@ -275,6 +318,14 @@ class SymmetricModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+
+def attached_trainer(module: L.LightningModule) -> L.Trainer | None:
+    """The Trainer ``module`` is attached to, or None."""
+    try:
+        return module.trainer
+    except RuntimeError:  # "... is not attached to a `Trainer`"
+        return None
 
 
 def _plain(value):
