@@ -2,6 +2,13 @@
 
     python benchmarks/overhead.py                   # 20,000 steps, 1 pair (about 4 minutes)
     python benchmarks/overhead.py --steps 2000 --repeats 3
+    python benchmarks/overhead.py --whole-process --repeats 2   # the commands as users run them
+
+``--whole-process`` times the two commands as a user runs them, each a process of its own with
+torch's default threads, start-up included: ``python -m symlight fit --config
+max_regression.yaml`` in a scratch folder against ``python benchmarks/plain_max_regression.py``,
+a minimal plain-PyTorch loop of the same protocol (same network, sampler, optimiser, schedule and
+steps; it evaluates once at the end where the fit validates every 1000 steps). Without it:
 
 Both sides train ``configs/max_regression.yaml``'s network (DeepSets, max pooling, 3 layers of 64)
 on the same batches (the task's own sampler, same seeds), with AdamW and the one-cycle schedule
@@ -23,10 +30,13 @@ import contextlib
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import warnings
 from datetime import datetime, timezone
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +99,47 @@ def timed(fn, *args) -> tuple[float, float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu, value
 
 
+def whole_process(steps: int, repeats: int) -> None:
+    """Both commands as processes of their own, in ABBA order; prints a table and the median."""
+    plain_script = Path(__file__).with_name("plain_max_regression.py")
+    commands = {
+        "symlight": [
+            sys.executable,
+            "-m",
+            "symlight",
+            "fit",
+            "--config",
+            "max_regression.yaml",
+            f"--trainer.max_steps={steps}",
+        ],
+        "plain": [sys.executable, str(plain_script), str(steps)],
+    }
+    print("| pair | symlight fit (s) | plain script (s) | ratio |")
+    print("|---|---:|---:|---:|")
+    ratios = []
+    for pair in range(repeats):
+        seconds = {}
+        order = ("symlight", "plain") if pair % 2 == 0 else ("plain", "symlight")
+        for side in order:
+            with tempfile.TemporaryDirectory(prefix="symlight-overhead-") as folder:
+                start = time.perf_counter()
+                subprocess.run(
+                    commands[side],
+                    cwd=folder,
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                seconds[side] = time.perf_counter() - start
+        ratios.append(seconds["symlight"] / seconds["plain"])
+        print(
+            f"| {pair + 1} | {seconds['symlight']:.1f} | {seconds['plain']:.1f} "
+            f"| {ratios[-1]:.2f} |",
+            flush=True,
+        )
+    print(f"median ratio: {statistics.median(ratios):.2f} (load now {os.getloadavg()[0]:.1f})")
+
+
 def main_() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20_000)
@@ -96,7 +147,20 @@ def main_() -> None:
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument(
+        "--whole-process",
+        action="store_true",
+        help="time the two commands as separate processes with default threads",
+    )
     args = parser.parse_args()
+    if args.whole_process:
+        print(
+            f"# whole processes, {args.steps} steps, {os.cpu_count()} cores "
+            f"({platform.machine()}), torch {torch.__version__}, default threads, "
+            f"load {os.getloadavg()[0]:.1f}, {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC"
+        )
+        whole_process(args.steps, args.repeats)
+        return
     warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
     if args.threads:
         torch.set_num_threads(args.threads)
