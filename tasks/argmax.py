@@ -40,9 +40,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import MeanAbsoluteError, MeanMetric, Metric
 
-from symlight.core.symmetry import SetSymmetry
+from symlight.core.rep import Rep
 
-from .base import FreshBatches, MetricArgs, SetTask, batch_loader
+from .base import FreshBatches, MetricArgs, SetTask, batch_loader, check_at_least
 
 __all__ = ["ArgmaxDataModule", "Target", "Values"]
 
@@ -159,15 +159,14 @@ class ArgmaxDataModule(SetTask):
             raise ValueError(f"val_sizes must be distinct positive sizes, got {list(val_sizes)}")
         if (values == "uniform" and not low < high) or (values == "integers" and not low <= high):
             raise ValueError(f"need low < high for {values} values, got low={low}, high={high}")
-        for name, value in (
-            ("channels", channels),
-            ("k", k),
-            ("batch_size", batch_size),
-            ("batches_per_epoch", batches_per_epoch),
-            ("val_sets", val_sets),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+        check_at_least(
+            1,
+            channels=channels,
+            k=k,
+            batch_size=batch_size,
+            batches_per_epoch=batches_per_epoch,
+            val_sets=val_sets,
+        )
         self.save_hyperparameters()
         self.target, self.n_min, self.n_max = target, n_min, n_max
         self.val_sizes = [int(s) for s in val_sizes]
@@ -179,9 +178,8 @@ class ArgmaxDataModule(SetTask):
             val_sets,
         )
 
-        self.symmetry = SetSymmetry(inputs={"x": 1}, out_order=_OUTPUT_ORDER[target])
+        self.rep_out = Rep(1, order=_OUTPUT_ORDER[target])
         self.element_shape = (channels,)
-        self.out_channels = 1
         self.val_names = [""] + [f"@n={s}" for s in self.val_sizes]
         self.sampler = _SetSampler(self)
         self.train_batches = FreshBatches(self, self._draw_train, batches_per_epoch)
@@ -191,13 +189,10 @@ class ArgmaxDataModule(SetTask):
         return self.sampler.batch(self.batch_size, self.n_min, self.n_max, gen)
 
     def _fixed(self, sizes: tuple[int, int], salt: int) -> list[dict]:
-        gen = self.fixed_generator(10_000 + salt)
-        count, out = self.val_sets, []
-        while count > 0:
-            size = min(self.batch_size, count)
-            out.append(self.sampler.batch(size, *sizes, gen))
-            count -= size
-        return out
+        def draw(size: int, gen: torch.Generator) -> dict:
+            return self.sampler.batch(size, *sizes, gen)
+
+        return self.fixed_batches(draw, self.val_sets, self.batch_size, salt=10_000 + salt)
 
     def _evaluation_sets(self, salt: int) -> list[list[dict]]:
         sets = [self._fixed((self.n_min, self.n_max), salt)]

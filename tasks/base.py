@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 import lightning as L
 import torch
@@ -13,9 +15,19 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import Metric
 
+from symlight.core.rep import Rep
 from symlight.core.symmetry import SetSymmetry
 
-__all__ = ["SEED_STRIDE", "FreshBatches", "MetricArgs", "SetTask", "batch_loader"]
+__all__ = [
+    "SEED_STRIDE",
+    "FreshBatches",
+    "MetricArgs",
+    "SetTask",
+    "batch_loader",
+    "check_at_least",
+]
+
+T = TypeVar("T")
 
 SEED_STRIDE = 1_000_003
 """Spacing between the seeds of a task's random streams (training epochs and ranks, fixed sets)."""
@@ -24,10 +36,11 @@ MetricArgs = Tensor | tuple[Tensor, ...]
 """The arguments of one metric's ``update``: a tensor, or a tuple such as ``(preds, target)``."""
 
 _DECLARED = {
-    "symmetry": "a symlight.core.symmetry.SetSymmetry, e.g. SetSymmetry(inputs={'x': 1}, out_order=1)",
+    "rep_out": "a symlight.core.rep.Rep, the channels x order of the network output and the "
+    "task's group, e.g. Rep(1, order=1) for one logit per element, Rep(1, order=0) for one value "
+    "per set, Rep(1, order=1, group=dihedral(16)) for one logit per position of a ring of 16",
     "element_shape": "the shape of one element of batch['x'], e.g. (3,) for vectors of 3 "
     "numbers or (1, 8, 8) for 8x8 grey images",
-    "out_channels": "the channels the network returns per output entry, e.g. 1",
 }
 
 
@@ -39,10 +52,13 @@ class SetTask(L.LightningDataModule, ABC):
     Subclasses set, in ``__init__`` (so that the CLI can link them into the model before
     ``setup``; a missing one is an error when the task is built):
 
-    - ``symmetry``: which batch tensors permute, and the order of the model output;
+    - ``rep_out``: a :class:`~symlight.core.rep.Rep`, the channels x order of the network output
+      and the group of the task (``None``: S_n of any set size), e.g. ``Rep(1, order=1)`` for one
+      logit per element or ``Rep(1, order=1, group=dihedral(n))`` on a ring of ``n``;
     - ``element_shape``: the shape of one element, ``(F,)`` for vectors or ``(C, H, W)`` for
       images (a network config then adds a per-element encoder);
-    - ``out_channels``: channels the model returns per output entry;
+    - ``inputs`` (optional, ``{"x": 1}`` by default): the batch keys that permute with the set
+      and their orders (the mask always permutes);
     - ``val_names`` (optional): a suffix per validation loader (``""`` for the first,
       ``"@n=100"`` for a set-size generalisation loader, ...);
 
@@ -52,15 +68,20 @@ class SetTask(L.LightningDataModule, ABC):
     across processes under DDP, and logs them as ``{stage}/{name}{suffix}``. A task that wants
     the fraction of sets it solves returns ``{"acc": MeanMetric()}`` and one value per set.
 
+    Derived from the declaration, read-only: ``symmetry`` (the
+    :class:`~symlight.core.symmetry.SetSymmetry` that the equivariance check samples),
+    ``out_channels`` and ``out_order``.
+
     Data helpers: ``seed`` seeds everything random; :meth:`fixed_generator` draws fixed
-    evaluation sets, the same on every process; a task that draws fresh training batches sets
-    ``self.train_batches = FreshBatches(self, draw, length)``, whose epoch counter is then saved in
-    checkpoints, so a run resumed from an end-of-epoch checkpoint draws the batches it would have.
+    evaluation sets, the same on every process, and :meth:`fixed_batches` deals them in batches;
+    a task that draws fresh training batches sets ``self.train_batches = FreshBatches(self, draw,
+    length)``, whose epoch counter is then saved in checkpoints, so a run resumed from an
+    end-of-epoch checkpoint draws the batches it would have.
     """
 
-    symmetry: SetSymmetry
+    rep_out: Rep
     element_shape: tuple[int, ...]
-    out_channels: int
+    inputs: Mapping[str, int] = MappingProxyType({"x": 1})
     val_names: Sequence[str] = ("",)
     seed: int = 0
     train_batches: FreshBatches | None = None
@@ -78,11 +99,21 @@ class SetTask(L.LightningDataModule, ABC):
         for attr, example in _DECLARED.items():
             if getattr(self, attr, None) is None:
                 raise TypeError(f"{name} must set self.{attr} in __init__: {example}")
-        if not isinstance(self.symmetry, SetSymmetry):
+        rep = self.rep_out
+        if not isinstance(rep, Rep):
             raise TypeError(
-                f"{name}.symmetry must be a SetSymmetry, got {type(self.symmetry).__name__}: "
-                f"{_DECLARED['symmetry']}"
+                f"{name}.rep_out must be a Rep, got {type(rep).__name__} {rep!r}: "
+                f"{_DECLARED['rep_out']}"
             )
+        if rep.num_sets != 1:
+            raise TypeError(f"{name}.rep_out must be over one set, got {rep} over {rep.num_sets}")
+        try:
+            self.symmetry  # noqa: B018  (the inputs are checked as the symmetry is built)
+        except (ValueError, TypeError, AttributeError) as error:
+            raise TypeError(
+                f"{name}.inputs must map batch keys to their orders 1 or 2, e.g. {{'x': 1}}, got "
+                f"{self.inputs!r} ({error})"
+            ) from None
         shape = tuple(self.element_shape) if isinstance(self.element_shape, Sequence) else ()
         if not shape or not all(isinstance(s, int) and s >= 1 for s in shape):
             raise TypeError(
@@ -90,13 +121,39 @@ class SetTask(L.LightningDataModule, ABC):
                 f"{self.element_shape!r}: {_DECLARED['element_shape']}"
             )
         self.element_shape = shape
-        if not isinstance(self.out_channels, int) or self.out_channels < 1:
-            raise TypeError(
-                f"{name}.out_channels must be a positive int, got {self.out_channels!r}"
-            )
         if not list(self.val_names):
             raise TypeError(f"{name}.val_names must name at least one validation loader")
 
+    # -- derived from rep_out -------------------------------------------------------------------
+    @property
+    def symmetry(self) -> SetSymmetry:
+        """The batch keys that permute (``inputs``), the output order and the group of ``rep_out``."""
+        rep = self.rep_out
+        return SetSymmetry(dict(self.inputs), out_order=rep.order, group=rep.group)
+
+    @symmetry.setter
+    def symmetry(self, value: Any) -> None:
+        raise _derived(self, "symmetry")
+
+    @property
+    def out_channels(self) -> int:
+        """Channels the network returns per output entry: ``rep_out.channels``."""
+        return self.rep_out.channels
+
+    @out_channels.setter
+    def out_channels(self, value: Any) -> None:
+        raise _derived(self, "out_channels")
+
+    @property
+    def out_order(self) -> int:
+        """Order of the network output, ``rep_out.order``: 0 invariant, 1 per element, 2 per pair."""
+        return self.rep_out.order
+
+    @out_order.setter
+    def out_order(self, value: Any) -> None:
+        raise _derived(self, "out_order")
+
+    # -- data helpers -----------------------------------------------------------------------------
     @property
     def rank(self) -> int:
         """The rank of this process under DDP (0 without a trainer); training streams differ per rank."""
@@ -106,22 +163,21 @@ class SetTask(L.LightningDataModule, ABC):
         """A generator for fixed data (validation, test sets): the same on every rank and epoch."""
         return torch.Generator().manual_seed(self.seed + SEED_STRIDE * salt)
 
+    def fixed_batches(
+        self, draw: Callable[[int, torch.Generator], T], count: int, batch_size: int, salt: int
+    ) -> list[T]:
+        """``count`` fixed sets in batches of at most ``batch_size``, each ``draw(size,
+        generator)`` with one :meth:`fixed_generator` ``(salt)``: the same on every rank and epoch.
+        """
+        gen = self.fixed_generator(salt)
+        return [draw(min(batch_size, count - start), gen) for start in range(0, count, batch_size)]
+
     def state_dict(self) -> dict[str, Any]:
         return {} if self.train_batches is None else {"train_epoch": self.train_batches.epoch}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.train_batches is not None and "train_epoch" in state_dict:
             self.train_batches.epoch = int(state_dict["train_epoch"])
-
-    @property
-    def out_order(self) -> int:
-        """Order of the model output: 0 invariant, 1 per element, 2 per pair."""
-        return self.symmetry.out_order
-
-    @property
-    def name(self) -> str:
-        """Short name used for log folders: the class name without ``DataModule``."""
-        return type(self).__name__.removesuffix("DataModule").lower()
 
     @abstractmethod
     def metrics(self) -> Mapping[str, Metric]:
@@ -134,6 +190,28 @@ class SetTask(L.LightningDataModule, ABC):
     @abstractmethod
     def evaluate(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, MetricArgs]:
         """For each name of ``metrics()``, the arguments of that metric's ``update`` on this batch."""
+
+
+def _derived(task: SetTask, attr: str) -> TypeError:
+    return TypeError(
+        f"{type(task).__name__}.{attr} is derived from rep_out: set self.rep_out = Rep(channels, "
+        "order, group) instead"
+    )
+
+
+def check_at_least(least: int, /, **values: Any) -> None:
+    """Raise a ValueError naming the first of ``values`` that is not an integer ``>= least``.
+
+    >>> check_at_least(1, batch_size=64, val_sets=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: val_sets must be at least 1, got 0
+    """
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"{name} must be an integer, got {value!r}")
+        if value < least:
+            raise ValueError(f"{name} must be at least {least}, got {value!r}")
 
 
 def _checked_init(init):

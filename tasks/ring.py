@@ -26,9 +26,9 @@ from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric
 
 from symlight.core.groups import dihedral
-from symlight.core.symmetry import SetSymmetry
+from symlight.core.rep import Rep
 
-from .base import FreshBatches, SetTask, batch_loader
+from .base import FreshBatches, SetTask, batch_loader, check_at_least
 
 __all__ = ["RingDataModule", "local_maxima"]
 
@@ -80,19 +80,14 @@ class RingDataModule(SetTask):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        for name, value, least in (
-            ("n", n, 3),
-            ("batch_size", batch_size, 1),
-            ("batches_per_epoch", batches_per_epoch, 1),
-            ("val_sets", val_sets, 1),
-        ):
-            if value < least:
-                raise ValueError(f"{name} must be at least {least}, got {value}")
+        check_at_least(3, n=n)
+        check_at_least(
+            1, batch_size=batch_size, batches_per_epoch=batches_per_epoch, val_sets=val_sets
+        )
         self.save_hyperparameters()
         self.n, self.batch_size, self.val_sets, self.seed = n, batch_size, val_sets, seed
-        self.symmetry = SetSymmetry({"x": 1}, out_order=1, group=dihedral(n))
+        self.rep_out = Rep(1, order=1, group=dihedral(n))
         self.element_shape = (1,)
-        self.out_channels = 1
         self.train_batches = FreshBatches(self, self._draw_train, batches_per_epoch)
 
     def metrics(self) -> dict[str, Metric]:
@@ -103,13 +98,10 @@ class RingDataModule(SetTask):
         return _batch(self.batch_size, self.n, gen)
 
     def _fixed(self, salt: int) -> list[dict[str, Tensor]]:
-        gen = self.fixed_generator(10_000 + salt)
-        count, out = self.val_sets, []
-        while count > 0:
-            size = min(self.batch_size, count)
-            out.append(_batch(size, self.n, gen))
-            count -= size
-        return out
+        def draw(size: int, gen: torch.Generator) -> dict[str, Tensor]:
+            return _batch(size, self.n, gen)
+
+        return self.fixed_batches(draw, self.val_sets, self.batch_size, salt=10_000 + salt)
 
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_batches, batch_size=None)

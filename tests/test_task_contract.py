@@ -12,10 +12,12 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import BinaryAUROC
 
 from symlight.check import assert_equivariant
+from symlight.core.rep import Rep
+from symlight.groups import dihedral
 from symlight.models import DeepSets, EncodedSet
-from symlight.training import SymmetricModule, build_network
 from symlight.symmetry import SetSymmetry
-from symlight.tasks import SetTask, batch_loader
+from symlight.tasks import RingDataModule, SetTask, batch_loader
+from symlight.training import SymmetricModule, build_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:Attribute .net. removed from hparams")
 
@@ -42,9 +44,8 @@ class Declared(SetTask):
 
     def __init__(self, drop: str = "", val_names=("",), extra_metric: bool = False) -> None:
         super().__init__()
-        self.symmetry = SetSymmetry(inputs={"x": 1}, out_order=1)
+        self.rep_out = Rep(1, order=1)
         self.element_shape = (1,)
-        self.out_channels = 1
         self.val_names = list(val_names)
         self.extra_metric = extra_metric
         if drop:
@@ -86,15 +87,28 @@ def model_for(task: SetTask) -> SymmetricModule:
     return SymmetricModule(
         lambda i, o, k: DeepSets(i, o, k, hidden=8, depth=2),
         element_shape=task.element_shape,
-        out_channels=task.out_channels,
-        out_order=task.out_order,
+        rep_out=task.rep_out,
     )
 
 
-@pytest.mark.parametrize("attribute", ["symmetry", "element_shape", "out_channels"])
+@pytest.mark.parametrize("attribute", ["rep_out", "element_shape"])
 def test_a_missing_declaration_fails_when_the_task_is_built(attribute):
     with pytest.raises(TypeError, match=rf"Declared must set self\.{attribute} in __init__"):
         Declared(drop=attribute)
+
+
+def test_a_task_without_rep_out_names_the_task_and_rep_out():
+    class NoRep(SetTask):
+        def __init__(self):
+            super().__init__()
+            self.element_shape = (1,)
+
+        metrics = Declared.metrics
+        loss = Declared.loss
+        evaluate = Declared.evaluate
+
+    with pytest.raises(TypeError, match=r"NoRep must set self\.rep_out in __init__: a .*Rep"):
+        NoRep()
 
 
 def test_malformed_declarations_name_the_task_and_the_attribute():
@@ -103,9 +117,48 @@ def test_malformed_declarations_name_the_task_and_the_attribute():
             super().__init__()
             self.element_shape = 3  # not a tuple
 
+    class TextRep(Declared):
+        def __init__(self):
+            super().__init__()
+            self.rep_out = "1x1"  # the printed form, not a Rep
+
+    class TwoSets(Declared):
+        def __init__(self):
+            super().__init__()
+            self.rep_out = Rep(1, order=(1, 1))
+
+    class BadInputs(Declared):
+        inputs = {"x": 0}  # invariant inputs do not permute
+
     with pytest.raises(TypeError, match=r"BadShape.element_shape must be a non-empty tuple"):
         BadShape()
+    with pytest.raises(TypeError, match=r"TextRep.rep_out must be a Rep, got str '1x1'"):
+        TextRep()
+    with pytest.raises(TypeError, match=r"TwoSets.rep_out must be over one set"):
+        TwoSets()
+    with pytest.raises(TypeError, match=r"BadInputs.inputs must map batch keys"):
+        BadInputs()
     assert Declared().element_shape == (1,)
+
+
+def test_symmetry_and_output_shape_are_derived_from_rep_out():
+    task = Declared()
+    assert task.symmetry == SetSymmetry(inputs={"x": 1}, out_order=1)
+    assert (task.out_channels, task.out_order) == (1, 1)
+    task.rep_out = Rep(3, order=0, group="cyclic(5)")
+    assert task.symmetry == SetSymmetry(inputs={"x": 1}, out_order=0, group="cyclic(5)")
+    assert (task.out_channels, task.out_order) == (3, 0)
+    for derived in ("symmetry", "out_channels", "out_order"):
+        with pytest.raises(TypeError, match=rf"Declared\.{derived} is derived from rep_out"):
+            setattr(task, derived, None)
+
+
+def test_the_ring_task_takes_its_group_from_its_own_size():
+    task = RingDataModule(n=20)
+    assert task.rep_out == Rep(1, order=1, group=dihedral(20))
+    assert str(task.rep_out) == "1x1 @ D_20"
+    assert task.rep_out.group == dihedral(20) and task.symmetry.group == dihedral(20)
+    assert RingDataModule().rep_out.group == dihedral(16)
 
 
 def test_fewer_val_names_than_loaders_is_a_clear_error():
@@ -164,8 +217,7 @@ def test_encoded_image_sets_are_equivariant_in_float64_with_padding(train, n):
         lambda i, o, k: DeepSets(i, o, k, hidden=6, depth=2, pooling="mean"),
         Pixels,
         (1, 4, 4),
-        out_channels=2,
-        out_order=1,
+        rep_out=Rep(2, order=1),
     ).double()
     assert isinstance(net, EncodedSet)
     gen = torch.Generator().manual_seed(n)

@@ -20,8 +20,6 @@ The horizon is ``t + steps_left`` with ``t`` the pulls so far, so the observatio
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 from torch import Tensor
 
@@ -67,10 +65,3 @@ def arm_features(
         ],
         dim=-1,
     )
-
-
-def observation_features(
-    obs: Mapping[str, Tensor], prior: tuple[float, float] = (1.0, 1.0), dtype=torch.float32
-) -> Tensor:
-    """:func:`arm_features` of an observation dict (``pulls``, ``successes``, ``steps_left``)."""
-    return arm_features(obs["pulls"], obs["successes"], obs["steps_left"], prior, dtype)

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .dp import BayesOptimalDP, bayes_optimal_value, dynamic_program
+from .sampling import beta
 
 __all__ = [
     "BayesOptimalPolicy",
@@ -149,30 +150,6 @@ class UCB1Policy(IndexPolicy):
         return f"UCB1Policy(c={self.c})"
 
 
-def _standard_gamma(alpha: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Gamma(alpha, 1) samples for ``alpha >= 1`` (Marsaglia and Tsang 2000), from ``generator``.
-
-    Without a generator, torch's own sampler (which takes none) is used.
-    """
-    if generator is None:
-        return torch._standard_gamma(alpha)
-    flat = alpha.reshape(-1)
-    d = flat - 1.0 / 3.0
-    c = 1.0 / torch.sqrt(9.0 * d)
-    out = torch.empty_like(flat)
-    todo = torch.arange(flat.numel(), device=flat.device)
-    while todo.numel() > 0:  # about 2-5% rejected per round: later rounds are small
-        dd, cc = d[todo], c[todo]
-        x = torch.randn(todo.shape, generator=generator, device=flat.device, dtype=flat.dtype)
-        u = torch.rand(todo.shape, generator=generator, device=flat.device, dtype=flat.dtype)
-        v = (1.0 + cc * x) ** 3
-        log_v = torch.log(v.clamp(min=torch.finfo(v.dtype).tiny))
-        accept = (v > 0) & (torch.log(u) < 0.5 * x * x + dd - dd * v + dd * log_v)
-        out[todo[accept]] = (dd * v)[accept]
-        todo = todo[~accept]
-    return out.reshape(alpha.shape)
-
-
 class ThompsonPolicy(IndexPolicy):
     """Thompson sampling: pull the arm with the largest sample of its Beta(1 + s, 1 + f) posterior.
 
@@ -183,9 +160,7 @@ class ThompsonPolicy(IndexPolicy):
         pulls, successes = _counts(obs)
         a = successes.double() + 1.0
         b = (pulls - successes).double() + 1.0
-        x = _standard_gamma(a, generator)
-        y = _standard_gamma(b, generator)
-        return x / (x + y)
+        return beta(a, b, generator)
 
     def __repr__(self) -> str:
         return "ThompsonPolicy()"

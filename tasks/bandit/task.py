@@ -1,8 +1,8 @@
 """BanditDataModule: what the bandit task declares, and the episodes and instances it deals.
 
 The network sees one feature vector per arm (:mod:`.features`) and returns one logit per arm, so
-the task's symmetry is the permutation of the arms: ``SetSymmetry(inputs={"x": 1}, out_order=1)``.
-Training data are not a dataset but *episode specs*: each training batch names the number of arms,
+the task's output representation is ``Rep(1, order=1)``: the arms are the set, and permuting them
+permutes the logits. Training data are not a dataset but *episode specs*: each training batch names the number of arms,
 the horizon, the number of parallel episodes and a seed, and the policy-gradient module
 (:class:`~.training.BanditPolicyGradient`) plays them on the batched environment. Validation and
 test use fixed, seeded instances (arm means) for each cell ``(k, horizon)``; the classic policies
@@ -19,12 +19,13 @@ from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric
 
-from symlight.core.symmetry import SetSymmetry
+from symlight.core.rep import Rep
 
-from ..base import FreshBatches, SetTask, batch_loader
+from ..base import FreshBatches, SetTask, batch_loader, check_at_least
 from .evaluate import rollout
 from .features import NUM_FEATURES, arm_features
 from .policies import EpsilonGreedyPolicy, GreedyPolicy, RandomPolicy, ThompsonPolicy, UCB1Policy
+from .sampling import beta
 
 __all__ = ["BanditDataModule", "Cell", "classic_policies"]
 
@@ -100,16 +101,15 @@ class BanditDataModule(SetTask):
         self.train_horizons = (
             self.horizons if train_horizon is None else _as_list(train_horizon, "train_horizon")
         )
-        for name, value in (
-            ("num_envs", num_envs),
-            ("env_steps", env_steps),
-            ("min_envs", min_envs),
-            ("steps_per_epoch", steps_per_epoch),
-            ("val_instances", val_instances),
-            ("test_instances", test_instances),
-        ):
-            if value < 1:
-                raise ValueError(f"{name} must be at least 1, got {value}")
+        check_at_least(
+            1,
+            num_envs=num_envs,
+            env_steps=env_steps,
+            min_envs=min_envs,
+            steps_per_epoch=steps_per_epoch,
+            val_instances=val_instances,
+            test_instances=test_instances,
+        )
         if min_envs > num_envs:
             raise ValueError(f"min_envs ({min_envs}) must not exceed num_envs ({num_envs})")
         if len(prior) != 2 or min(prior) <= 0:
@@ -120,9 +120,8 @@ class BanditDataModule(SetTask):
         self.prior = (float(prior[0]), float(prior[1]))
         self.seed = seed
 
-        self.symmetry = SetSymmetry(inputs={"x": 1}, out_order=1)
+        self.rep_out = Rep(1, order=1)
         self.element_shape = (NUM_FEATURES,)
-        self.out_channels = 1
         self.train_cells: list[Cell] = [(k_, n) for k_ in self.ks for n in self.train_horizons]
         self.eval_cells: list[Cell] = [(k_, n) for k_ in self.ks for n in self.horizons]
         single = len(self.eval_cells) == 1
@@ -159,13 +158,10 @@ class BanditDataModule(SetTask):
 
     def sample_means(self, shape: tuple[int, int], generator: torch.Generator) -> Tensor:
         """Arm means drawn from the prior with ``generator`` (reproducible)."""
-        alpha, beta = self.prior
-        if (alpha, beta) == (1.0, 1.0):
+        if self.prior == (1.0, 1.0):
             return torch.rand(shape, generator=generator)
-        # torch's Beta sampler takes no generator: seed a private copy of the global RNG.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(torch.randint(2**62, (1,), generator=generator)))
-            return torch.distributions.Beta(alpha, beta).sample(shape)
+        alpha, beta_ = (torch.full(shape, p, dtype=torch.float64) for p in self.prior)
+        return beta(alpha, beta_, generator).to(torch.get_default_dtype())
 
     # -- the task contract ----------------------------------------------------------------------
     def metrics(self) -> Mapping[str, Metric]:

@@ -24,7 +24,8 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from symlight.training import NetworkFactory, SymmetricModule, metric_key
+from symlight.core.rep import Rep
+from symlight.training import NetworkFactory, SymmetricModule, attached_trainer, metric_key
 
 from .env import BernoulliBanditVectorEnv
 from .evaluate import rollout
@@ -77,10 +78,9 @@ class BanditPolicyGradient(SymmetricModule):
     Train it with a :class:`~.task.BanditDataModule`.
 
     Args:
-        net: the network, built from the data's ``element_shape``, ``out_channels``, ``out_order``.
+        net: the network, built from the data's ``element_shape`` and ``rep_out``.
         element_shape: ``(num_features,)`` (linked from the data).
-        out_channels: 1, one logit per arm (linked from the data).
-        out_order: 1 (linked from the data).
+        rep_out: ``1x1``, one logit per arm, equivariant to S_k (linked from the data).
         lr: peak learning rate of AdamW.
         weight_decay: AdamW weight decay.
         schedule: learning-rate schedule (see :class:`~symlight.training.module.SymmetricModule`).
@@ -101,8 +101,7 @@ class BanditPolicyGradient(SymmetricModule):
         self,
         net: NetworkFactory,
         element_shape: tuple[int, ...] = (NUM_FEATURES,),
-        out_channels: int = 1,
-        out_order: int = 1,
+        rep_out: str = "1x1",
         lr: float = 3e-3,
         weight_decay: float = 0.0,
         schedule: Literal["constant", "onecycle", "cosine"] = "constant",
@@ -113,11 +112,11 @@ class BanditPolicyGradient(SymmetricModule):
         figure: bool = True,
         threads: int | None = 1,
     ) -> None:
-        if tuple(element_shape) != (NUM_FEATURES,) or out_channels != 1 or out_order != 1:
+        if tuple(element_shape) != (NUM_FEATURES,) or Rep.parse(rep_out) != Rep(1, order=1):
             raise ValueError(
-                f"BanditPolicyGradient needs element_shape=({NUM_FEATURES},), out_channels=1, "
-                f"out_order=1 (one logit per arm); got {tuple(element_shape)}, {out_channels}, "
-                f"{out_order}: train it with BanditDataModule"
+                f"BanditPolicyGradient needs element_shape=({NUM_FEATURES},) and rep_out=1x1 (one "
+                f"logit per arm); got {tuple(element_shape)} and {rep_out}: train it with "
+                "BanditDataModule"
             )
         if grad_steps < 1:
             raise ValueError(f"grad_steps must be at least 1, got {grad_steps}")
@@ -128,8 +127,7 @@ class BanditPolicyGradient(SymmetricModule):
         super().__init__(
             net,
             element_shape=tuple(element_shape),
-            out_channels=out_channels,
-            out_order=out_order,
+            rep_out=rep_out,
             lr=lr,
             weight_decay=weight_decay,
             schedule=schedule,
@@ -140,7 +138,7 @@ class BanditPolicyGradient(SymmetricModule):
     # -- the task -----------------------------------------------------------------------------
     @property
     def prior(self) -> tuple[float, float]:
-        task = getattr(self.trainer, "datamodule", None) if self._trainer else None
+        task = getattr(attached_trainer(self), "datamodule", None)
         return getattr(task, "prior", (1.0, 1.0))
 
     def policy(self, greedy: bool | None = None) -> PolicyFunction:
