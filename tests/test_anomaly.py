@@ -14,6 +14,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from symlight.callbacks import SetImageGrid
 from symlight.callbacks.images import GREEN, RED, set_image_grid
 from symlight.check import assert_equivariant, equivariance_error
+from symlight.core.rep import Rep
 from symlight.models import (
     ConvEncoder,
     DeepSets,
@@ -114,7 +115,8 @@ def test_validation_sizes_and_names():
     loaders = task.val_dataloader()
     assert [first(loader)["x"].shape[1] for loader in loaders] == [10, 4, 30]
     assert sum(batch["x"].shape[0] for batch in loaders[0]) == 70
-    assert task.element_shape == (1, 8, 8) and task.out_channels == 1 and task.out_order == 1
+    assert task.element_shape == (1, 8, 8) and task.rep_out == Rep(1, order=1)
+    assert task.out_channels == 1 and task.out_order == 1 and task.symmetry == SYMMETRY
     with pytest.raises(ValueError, match="val_sizes must be distinct and differ from set_size"):
         SetAnomalyDataModule(set_size=16, val_sizes=[16])
 
@@ -202,8 +204,7 @@ def image_net(norm: str, element_shape=(1, 8, 8), net: str = "deepsets") -> Enco
         SET_NETWORKS[net],
         functools.partial(ConvEncoder, channels=(4, 8), out_channels=6, norm=norm, groups=2),
         element_shape,
-        out_channels=1,
-        out_order=1,
+        rep_out=Rep(1, order=1),
     )
 
 
@@ -259,8 +260,7 @@ def test_the_pooled_baseline_is_not_equivariant():
         functools.partial(PooledBaseline, n=16, hidden=16),
         functools.partial(ConvEncoder, channels=(4,), out_channels=6),
         (1, 8, 8),
-        1,
-        1,
+        Rep(1, order=1),
     ).double()
     batch = padded_images(6, seed=0)
     out = net(batch["x"], batch["mask"])
@@ -317,8 +317,7 @@ def tiny_model(task: SetAnomalyDataModule) -> SymmetricModule:
         functools.partial(DeepSets, hidden=16, depth=2, pooling="mean"),
         encoder=functools.partial(ConvEncoder, channels=(8,), out_channels=16),
         element_shape=task.element_shape,
-        out_channels=task.out_channels,
-        out_order=task.out_order,
+        rep_out=task.rep_out,
         lr=1e-2,
     )
 
@@ -364,8 +363,7 @@ def test_the_similarity_head_learns_the_odd_one_out_within_40_steps():
         SET_NETWORKS["similarity"],
         encoder=functools.partial(ConvEncoder, channels=(8,), out_channels=16),
         element_shape=task.element_shape,
-        out_channels=task.out_channels,
-        out_order=task.out_order,
+        rep_out=task.rep_out,
         lr=1e-2,
     )
     recorder = Recorder()
