@@ -23,10 +23,10 @@ from symlight.models import (
     MLPEncoder,
     PooledBaseline,
 )
-from symlight.training import SymmetricModule, build_network
 from symlight.symmetry import SetSymmetry
 from symlight.tasks import SetAnomalyDataModule
 from symlight.tasks.anomaly import ImagePool, shift_images
+from symlight.training import SymmetricModule, build_network
 
 from conftest import run_cli
 
