@@ -1,8 +1,8 @@
 """Training-time callbacks."""
 
-from .checkpoint import RunCheckpoint
+from .checkpoint import LastCheckpoint, RunCheckpoint
 from .equivariance import EquivarianceCheck
 from .images import SetImageGrid
 from .progress import ProgressBar
 
-__all__ = ["EquivarianceCheck", "ProgressBar", "RunCheckpoint", "SetImageGrid"]
+__all__ = ["EquivarianceCheck", "LastCheckpoint", "ProgressBar", "RunCheckpoint", "SetImageGrid"]
