@@ -11,8 +11,8 @@ import torch
 import symlight.tasks  # noqa: F401  (registers symlight/BernoulliBandit-v0)
 from symlight.check import assert_equivariant
 from symlight.cli import main
+from symlight.core.rep import Rep
 from symlight.models import DeepSets
-from symlight.training import SymmetricModule
 from symlight.symmetry import SetSymmetry, permute, random_permutation
 from symlight.tasks import ArgmaxDataModule
 from symlight.tasks.bandit import (
@@ -24,6 +24,7 @@ from symlight.tasks.bandit import (
     load_policy,
 )
 from symlight.tasks.bandit.gradient import advantages
+from symlight.training import SymmetricModule
 
 from conftest import scalars
 
@@ -198,9 +199,23 @@ def test_load_policy_rejects_a_checkpoint_of_another_task(tmp_path):
         load_policy(tmp_path / "missing.ckpt")
 
 
+def test_the_task_declares_one_logit_per_arm():
+    task = BanditDataModule()
+    assert task.rep_out == Rep(1, order=1) and task.element_shape == (NUM_FEATURES,)
+    assert task.symmetry == ARMS
+    with pytest.raises(ValueError, match=r"rep_out=1x1 \(one logit per arm\); got \(7,\) and 2x1"):
+        small_policy(rep_out="2x1")
+    with pytest.raises(ValueError, match="rep_out=1x1"):
+        small_policy(rep_out=Rep(1, order=1, group="cyclic(5)"))
+
+
 def test_bad_task_arguments_fail_clearly():
     with pytest.raises(ValueError, match="k must be a positive integer"):
         BanditDataModule(k=0)
+    with pytest.raises(ValueError, match="num_envs must be at least 1, got 0"):
+        BanditDataModule(num_envs=0)
+    with pytest.raises(ValueError, match="steps_per_epoch must be an integer, got 2.5"):
+        BanditDataModule(steps_per_epoch=2.5)
     with pytest.raises(ValueError, match="horizon must be a positive integer"):
         BanditDataModule(horizon=[10, -1])
     with pytest.raises(ValueError, match="prior"):
