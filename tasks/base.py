@@ -106,7 +106,9 @@ class SetTask(L.LightningDataModule, ABC):
                 f"{_DECLARED['rep_out']}"
             )
         if rep.num_sets != 1:
-            raise TypeError(f"{name}.rep_out must be over one set, got {rep} over {rep.num_sets}")
+            raise TypeError(
+                f"{name}.rep_out must be over one set, got {rep} over {rep.num_sets} sets"
+            )
         try:
             self.symmetry  # noqa: B018  (the inputs are checked as the symmetry is built)
         except (ValueError, TypeError, AttributeError) as error:

@@ -59,8 +59,13 @@ class RingDataModule(SetTask):
     Symmetry: the dihedral group D_n of the positions (rotations and reflections of the ring):
     they move the per-position targets with the values. Not S_n: exchanging two positions that
     are not neighbours changes which values are local maxima. Every ring has exactly ``n``
-    elements (the mask is all True). Metrics: ``acc``, the fraction of rings with every position
-    right, and ``element_acc``, the fraction of positions right.
+    elements (the mask is all True). The output representation is ``rep_out = Rep(1, order=1,
+    group=dihedral(n))`` (printed ``1x1 @ D_16``), built from ``n``: the CLI links it into the
+    model, so the network is built for the ring the data has. Metrics: ``acc``, the fraction of
+    rings with every position right, and ``element_acc``, the fraction of positions right.
+
+    >>> RingDataModule(n=20).rep_out
+    1x1 @ D_20
 
     Args:
         n: positions on the ring (at least 3).
