@@ -1,5 +1,6 @@
-"""Equivariant layers and networks, typed by their order over the set axis."""
+"""Equivariant layers and networks, typed by their representations (``rep_in``, ``rep_out``)."""
 
+from .activations import ACTIVATIONS, check_activation, make_activation
 from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
 from .base import EquivariantModule, SetModule, mask_output
 from .baseline import MLPBaseline, PooledBaseline
@@ -8,7 +9,15 @@ from .encoded import EncodedSet, EncoderFactory
 from .encoders import ConvEncoder, MLPEncoder
 from .group_linear import GroupLinear
 from .linear import BASES, TERMS, EquivariantLinear, Term, basis_size
-from .network import LAYERS, EquivariantNetwork, EquivariantSequential, LayerSpec, build_layer
+from .network import (
+    LAYERS,
+    EquivariantNetwork,
+    EquivariantSequential,
+    LayerSpec,
+    build_layer,
+    build_layers,
+    spec_options,
+)
 from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce, PairwiseSimilarity
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm, Pointwise
 from .pooling import masked_pool
@@ -23,6 +32,7 @@ PRESETS: dict[str, type[EquivariantModule]] = {
 """Equivariant networks buildable as ``net(in_channels, out_channels, out_order)``."""
 
 __all__ = [
+    "ACTIVATIONS",
     "BASES",
     "ISAB",
     "LAYERS",
@@ -61,6 +71,10 @@ __all__ = [
     "Term",
     "basis_size",
     "build_layer",
+    "build_layers",
+    "check_activation",
+    "make_activation",
     "mask_output",
     "masked_pool",
+    "spec_options",
 ]

@@ -14,7 +14,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from .base import EquivariantModule, mask_output
+from symlight.core.groups import PermutationGroup
+from symlight.core.rep import Rep
+
+from .base import EquivariantModule
 
 __all__ = ["ISAB", "PMA", "SAB", "MultiheadAttention", "MAB"]
 
@@ -76,15 +79,10 @@ class MAB(nn.Module):
 
 
 class _Attention(EquivariantModule):
-    def __init__(self, in_order: int, out_order: int, in_channels: int, out_channels: int) -> None:
-        super().__init__(in_order, out_order)
-        self.in_channels, self.out_channels = in_channels, out_channels
+    heads: int
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}x{int(self.in_order)} -> {self.out_channels}x{int(self.out_order)}"
-            f", heads={self.heads} | {self.num_weights()} weights"
-        )
+    def options_repr(self) -> str:
+        return f"heads={self.heads}"
 
 
 class SAB(_Attention):
@@ -95,15 +93,28 @@ class SAB(_Attention):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int, heads: int = 4, layer_norm: bool = True
+        self,
+        in_channels: int,
+        out_channels: int,
+        heads: int = 4,
+        layer_norm: bool = True,
+        group: PermutationGroup | str | None = None,
     ) -> None:
-        super().__init__(1, 1, in_channels, out_channels)
+        super().__init__(Rep(in_channels, 1, group), Rep(out_channels, 1, group))
         self.heads = heads
         self.mab = MAB(in_channels, in_channels, out_channels, heads, layer_norm)
 
+    @classmethod
+    def from_spec(
+        cls, rep_in: Rep, channels: int | None = None, heads: int = 4, layer_norm: bool = True
+    ) -> SAB:
+        """The block for input ``rep_in`` (of order 1); ``channels`` default to the input's."""
+        out = channels or rep_in.channels
+        return cls(rep_in.channels, out, heads, layer_norm, rep_in.group)
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        x = mask_output(x, mask, 1)
-        return mask_output(self.mab(x, x, mask), mask, 1)
+        x = self.rep_in.zero_padding(x, mask)
+        return self.rep_out.zero_padding(self.mab(x, x, mask), mask)
 
 
 class ISAB(_Attention):
@@ -121,18 +132,32 @@ class ISAB(_Attention):
         heads: int = 4,
         inducing: int = 16,
         layer_norm: bool = True,
+        group: PermutationGroup | str | None = None,
     ) -> None:
-        super().__init__(1, 1, in_channels, out_channels)
+        super().__init__(Rep(in_channels, 1, group), Rep(out_channels, 1, group))
         self.heads = heads
         self.inducing = nn.Parameter(torch.randn(inducing, out_channels) / math.sqrt(out_channels))
         self.summarise = MAB(out_channels, in_channels, out_channels, heads, layer_norm)
         self.broadcast = MAB(in_channels, out_channels, out_channels, heads, layer_norm)
 
+    @classmethod
+    def from_spec(
+        cls,
+        rep_in: Rep,
+        channels: int | None = None,
+        heads: int = 4,
+        inducing: int = 16,
+        layer_norm: bool = True,
+    ) -> ISAB:
+        """The block for input ``rep_in`` (of order 1); ``channels`` default to the input's."""
+        out = channels or rep_in.channels
+        return cls(rep_in.channels, out, heads, inducing, layer_norm, rep_in.group)
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        x = mask_output(x, mask, 1)
+        x = self.rep_in.zero_padding(x, mask)
         points = self.inducing.expand(x.shape[0], -1, -1)
         summary = self.summarise(points, x, mask)  # (B, inducing, out_channels), invariant
-        return mask_output(self.broadcast(x, summary), mask, 1)
+        return self.rep_out.zero_padding(self.broadcast(x, summary), mask)
 
 
 class PMA(_Attention):
@@ -150,14 +175,30 @@ class PMA(_Attention):
         heads: int = 4,
         seeds: int = 1,
         layer_norm: bool = True,
+        group: PermutationGroup | str | None = None,
     ) -> None:
-        super().__init__(1, 0, in_channels, out_channels * seeds)
+        super().__init__(Rep(in_channels, 1, group), Rep(out_channels * seeds, 0, group))
         self.heads = heads
         self.seeds = nn.Parameter(torch.randn(seeds, out_channels) / math.sqrt(out_channels))
         self.pool = MAB(out_channels, in_channels, out_channels, heads, layer_norm)
 
+    @classmethod
+    def from_spec(
+        cls,
+        rep_in: Rep,
+        channels: int | None = None,
+        heads: int = 4,
+        seeds: int = 1,
+        layer_norm: bool = True,
+    ) -> PMA:
+        """The pooling of input ``rep_in`` (of order 1); ``channels`` per seed default to the
+        input's.
+        """
+        out = channels or rep_in.channels
+        return cls(rep_in.channels, out, heads, seeds, layer_norm, rep_in.group)
+
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        x = mask_output(x, mask, 1)
+        x = self.rep_in.zero_padding(x, mask)
         seeds = self.seeds.expand(x.shape[0], -1, -1)
         pooled = self.pool(seeds, x, mask).flatten(1)
         return pooled if mask is None else pooled * mask.any(1, keepdim=True)

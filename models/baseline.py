@@ -5,8 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .base import SetModule, mask_output
-from .pooling import check_pooling, element_mask, masked_pool
+from symlight.core.rep import Rep, entry_mask
+
+from .base import SetModule
+from .pooling import check_pooling, masked_pool
 
 __all__ = ["MLPBaseline", "PooledBaseline"]
 
@@ -28,24 +30,25 @@ class MLPBaseline(SetModule):
         hidden: int = 256,
         depth: int = 3,
     ) -> None:
-        super().__init__(1, out_order)
         if out_order not in (0, 1):
             raise ValueError(f"MLPBaseline returns order 0 or 1, got out_order={out_order}")
+        super().__init__(Rep(in_channels, 1), Rep(out_channels, out_order))
         self.n = n
-        self.out_channels = out_channels
         self.mlp = _slot_mlp(n * in_channels, hidden, depth, out_channels * (n if out_order else 1))
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         batch, size = x.shape[:2]
         if size > self.n:
             raise ValueError(f"MLPBaseline was built for sets of at most n={self.n}, got {size}")
-        if mask is not None:
-            x = mask_output(x, mask, 1)
+        x = self.rep_in.zero_padding(x, mask)
         x = torch.nn.functional.pad(x, (0, 0, 0, self.n - size))
         y = self.mlp(x.flatten(1))
         if self.out_order == 0:
             return y
-        return mask_output(y.view(batch, self.n, self.out_channels)[:, :size], mask, 1)
+        return self.rep_out.zero_padding(y.view(batch, self.n, self.out_channels)[:, :size], mask)
+
+    def options_repr(self) -> str:
+        return f"n={self.n}"
 
 
 class PooledBaseline(SetModule):
@@ -69,12 +72,12 @@ class PooledBaseline(SetModule):
         depth: int = 2,
         pooling: str = "max",
     ) -> None:
-        super().__init__(1, out_order)
         if out_order not in (0, 1):
             raise ValueError(f"PooledBaseline returns order 0 or 1, got out_order={out_order}")
         if n < 1 or hidden < 1 or depth < 1:
             raise ValueError(f"need n, hidden and depth >= 1, got {n}, {hidden}, {depth}")
-        self.n, self.out_channels = n, out_channels
+        super().__init__(Rep(in_channels, 1), Rep(out_channels, out_order))
+        self.n = n
         self.pooling = check_pooling(pooling)
         self.mlp = _slot_mlp(in_channels, hidden, depth, out_channels * (n if out_order else 1))
 
@@ -82,10 +85,13 @@ class PooledBaseline(SetModule):
         batch, size = x.shape[:2]
         if size > self.n and self.out_order == 1:
             raise ValueError(f"PooledBaseline was built for sets of at most n={self.n}, got {size}")
-        y = self.mlp(masked_pool(x, element_mask(mask), 1, self.pooling))
+        y = self.mlp(masked_pool(x, entry_mask(mask, 1), 1, self.pooling))
         if self.out_order == 0:
             return y
-        return mask_output(y.view(batch, self.n, self.out_channels)[:, :size], mask, 1)
+        return self.rep_out.zero_padding(y.view(batch, self.n, self.out_channels)[:, :size], mask)
+
+    def options_repr(self) -> str:
+        return f"n={self.n}, pooling={self.pooling}"
 
 
 def _slot_mlp(width: int, hidden: int, depth: int, outputs: int) -> nn.Sequential:

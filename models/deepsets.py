@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from .base import EquivariantModule
-from .linear import EquivariantLinear
-from .network import EquivariantSequential
-from .pointwise import Activation
+from symlight.core.rep import Rep
+
+from .network import EquivariantSequential, LayerSpec, build_layers
 from .pooling import Pooling
 
 __all__ = ["DeepSets"]
@@ -17,6 +16,16 @@ class DeepSets(EquivariantSequential):
     ``out_order=1`` returns per-element outputs ``(B, n, out_channels)``; ``out_order=0`` pools
     once more and returns invariant ones ``(B, out_channels)``. No layer compares elements two by
     two: the only interaction between elements is through the pooled summary.
+
+    >>> DeepSets(1, 1, out_order=1, hidden=8, depth=2)
+    DeepSets(
+      1x1 -> 1x1 | 41 weights
+      (layers): ModuleList(
+        (0): EquivariantLinear(1x1 -> 8x1 | 24 weights, pooling=max)
+        (1): Activation(8x1 -> 8x1 | 0 weights, relu)
+        (2): EquivariantLinear(8x1 -> 1x1 | 17 weights, pooling=max)
+      )
+    )
     """
 
     def __init__(
@@ -33,17 +42,16 @@ class DeepSets(EquivariantSequential):
             raise ValueError(f"depth must be at least 1, got {depth}")
         if out_order not in (0, 1):
             raise ValueError(f"DeepSets returns order 0 or 1, got out_order={out_order}")
-        layers: list[EquivariantModule] = []
-        width = in_channels
+        act: LayerSpec = {"layer": "activation", "name": activation}
+        specs: list[LayerSpec] = []
         for _ in range(depth - 1):
-            layers += [EquivariantLinear(1, 1, width, hidden, pooling), Activation(activation, 1)]
-            width = hidden
+            specs += [{"layer": "linear", "channels": hidden, "pooling": pooling}, act]
         if out_order == 1:
-            layers.append(EquivariantLinear(1, 1, width, out_channels, pooling))
+            specs.append({"layer": "linear", "channels": out_channels, "pooling": pooling})
         else:
-            layers += [
-                EquivariantLinear(1, 0, width, hidden, pooling),
-                Activation(activation, 0),
-                EquivariantLinear(0, 0, hidden, out_channels),
+            specs += [
+                {"layer": "linear", "order": 0, "channels": hidden, "pooling": pooling},
+                act,
+                {"layer": "linear", "channels": out_channels},
             ]
-        super().__init__(layers)
+        super().__init__(build_layers(Rep(in_channels, 1), specs))

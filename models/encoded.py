@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from symlight.core.rep import Rep
+
 from .base import SetModule
 
 __all__ = ["EncodedSet", "EncoderFactory"]
@@ -24,6 +26,10 @@ class EncodedSet(SetModule):
     real elements (``mask`` True) are encoded; padded ones become zero features, so padding never
     reaches the encoder's normalisation statistics and never changes real outputs.
     x: ``(B, n, *element_shape) -> `` whatever ``net`` returns for ``(B, n, C)``.
+
+    ``rep_in`` is order 1 over the set with undeclared channels (the elements are not vectors),
+    under the group of ``net``; ``rep_out`` is ``net.rep_out``. A ``net`` that takes another
+    order, or other channels than the encoder's ``C``, is a ValueError when it is built.
     """
 
     def __init__(self, encoder: nn.Module, net: nn.Module) -> None:
@@ -33,12 +39,18 @@ class EncodedSet(SetModule):
                 f"the encoder {type(encoder).__name__} needs an int attribute out_channels "
                 "(the features it returns per element)"
             )
-        in_order = int(getattr(net, "in_order", 1))
-        if in_order != 1:
+        features = Rep(channels, 1)
+        net_in = getattr(net, "rep_in", None)
+        if isinstance(net_in, Rep) and not features.with_group(net_in.groups).matches(net_in):
             raise ValueError(
-                f"{type(net).__name__} takes order {in_order}; an encoded set feeds it order 1"
+                f"the encoder {type(encoder).__name__} returns {features} but "
+                f"{type(net).__name__} takes {net_in}"
             )
-        super().__init__(1, int(getattr(net, "out_order", 1)))
+        net_out = getattr(net, "rep_out", None)
+        groups = net_in.groups if isinstance(net_in, Rep) else None
+        super().__init__(
+            Rep(None, 1, groups), net_out if isinstance(net_out, Rep) else Rep(None, 1)
+        )
         self.encoder = encoder
         self.net = net
         self.out_channels_encoded = channels
@@ -55,5 +67,5 @@ class EncodedSet(SetModule):
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         return self.net(self.encode(x, mask), mask)
 
-    def extra_repr(self) -> str:
-        return f"encoded elements -> {self.out_channels_encoded} channels | " + self.type_repr()
+    def options_repr(self) -> str:
+        return f"encoded to {self.out_channels_encoded} channels"

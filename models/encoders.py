@@ -22,16 +22,19 @@ from typing import Literal
 
 from torch import Tensor, nn
 
+from .activations import make_activation
+
 __all__ = ["ConvEncoder", "MLPEncoder", "Norm"]
 
 Norm = Literal["none", "group", "layer", "batch"]
 
 
+ENCODER_ACTIVATIONS = ("relu", "gelu", "silu", "tanh")
+"""The nonlinearities an encoder can name."""
+
+
 def _activation(name: str) -> nn.Module:
-    options = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU, "tanh": nn.Tanh}
-    if name not in options:
-        raise ValueError(f"activation must be one of {', '.join(options)}; got {name!r}")
-    return options[name]()
+    return make_activation(name, ENCODER_ACTIVATIONS)
 
 
 def _norm2d(norm: str, channels: int, groups: int) -> nn.Module:

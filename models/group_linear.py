@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from symlight.core.groups import PermutationGroup, orbit_labels, parse_group
+from symlight.core.rep import Rep
 
 from .base import EquivariantModule
 
@@ -23,8 +24,8 @@ __all__ = ["GroupLinear"]
 
 
 class GroupLinear(EquivariantModule):
-    """Linear map between orders, equivariant to a permutation group G of N positions:
-    ``f(g·x) = g·f(x)`` for every ``g`` in G.
+    """Linear map between orders, equivariant to a permutation group G of N positions (the group
+    its reps name): ``f(g·x) = g·f(x)`` for every ``g`` in G.
 
     The most general such map: one ``in_channels x out_channels`` weight per orbit of G on the
     entries of the ``N^out_order x N^in_order`` kernel, plus a bias per orbit of G on the output's
@@ -47,6 +48,8 @@ class GroupLinear(EquivariantModule):
     Sets must have exactly ``N`` elements: a padding mask with a False entry is an error, since
     G permutes all ``N`` positions.
 
+    >>> GroupLinear("cyclic(4)", 1, 1, 2, 3)
+    GroupLinear(2x1 @ C_4 -> 3x1 @ C_4 | 27 weights, 4 orbits)
     """
 
     def __init__(
@@ -59,18 +62,17 @@ class GroupLinear(EquivariantModule):
         bias: bool = True,
         normalize: bool = True,
     ) -> None:
-        super().__init__(in_order, out_order)
-        self.group = parse_group(group)
-        self.in_channels, self.out_channels = in_channels, out_channels
+        group = parse_group(group)
+        super().__init__(Rep(in_channels, in_order, group), Rep(out_channels, out_order, group))
         self.normalize = normalize
-        labels = orbit_labels(self.group, int(self.in_order), int(self.out_order))
+        labels = orbit_labels(self.group, self.in_order, self.out_order)
         self.num_basis = int(labels.max()) + 1
         per_row = _entries_per_row(labels.numpy(), self.num_basis)
         self.register_buffer("labels", labels, persistent=False)
         scale = 1.0 / per_row if normalize else np.ones(len(per_row))
         self.register_buffer("scale", torch.from_numpy(scale[labels.numpy()]), persistent=False)
         self.weight = nn.Parameter(torch.empty(self.num_basis, out_channels, in_channels))
-        bias_labels = orbit_labels(self.group, 0, int(self.out_order))[:, 0]
+        bias_labels = orbit_labels(self.group, 0, self.out_order)[:, 0]
         self.register_buffer("bias_labels", bias_labels, persistent=False)
         self.bias = (
             nn.Parameter(torch.zeros(int(bias_labels.max()) + 1, out_channels)) if bias else None
@@ -79,6 +81,34 @@ class GroupLinear(EquivariantModule):
         fan_in = in_channels * _orbits_per_row(labels.numpy())
         bound = 1.0 / math.sqrt(max(fan_in, 1))
         nn.init.uniform_(self.weight, -bound, bound)
+
+    @classmethod
+    def from_spec(
+        cls,
+        rep_in: Rep,
+        order: int | None = None,
+        channels: int | None = None,
+        bias: bool = True,
+        normalize: bool = True,
+    ) -> GroupLinear:
+        """The layer for input ``rep_in``, for the group it names: output ``order`` and
+        ``channels`` default to the input's. An input without a group (S_n) is a ValueError.
+        """
+        if rep_in.group is None:
+            raise ValueError(
+                f"group_linear needs a group, but its input {rep_in} has none (S_n): give the "
+                "network one (group: dihedral(16)), or the task declares it"
+            )
+        order = rep_in.order if order is None else order
+        return cls(
+            rep_in.group,
+            rep_in.order,
+            order,
+            rep_in.channels,
+            channels or rep_in.channels,
+            bias,
+            normalize,
+        )
 
     @property
     def degree(self) -> int:
@@ -93,7 +123,7 @@ class GroupLinear(EquivariantModule):
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         n, batch = self.degree, x.shape[0]
-        expected = (n,) * int(self.in_order) + (self.in_channels,)
+        expected = (n,) * self.in_order + (self.in_channels,)
         if tuple(x.shape[1:]) != expected:
             raise ValueError(
                 f"{type(self).__name__}({self.group}): expected input (batch, "
@@ -106,18 +136,14 @@ class GroupLinear(EquivariantModule):
                 "(an all-True mask): the group permutes every position, padding included"
             )
         y = x.reshape(batch, -1) @ self.kernel().T
-        out_shape = (batch,) + (n,) * int(self.out_order) + (self.out_channels,)
+        out_shape = (batch,) + (n,) * self.out_order + (self.out_channels,)
         y = y.reshape(out_shape)
         if self.bias is not None:
             y = y + self.bias[self.bias_labels].reshape(out_shape[1:])
         return y
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.group}, {self.in_channels}x{int(self.in_order)} -> "
-            f"{self.out_channels}x{int(self.out_order)}, {self.num_basis} orbits | "
-            f"{self.num_weights()} weights"
-        )
+    def options_repr(self) -> str:
+        return f"{self.num_basis} orbits"
 
 
 def _entries_per_row(labels: np.ndarray, count: int) -> np.ndarray:

@@ -23,8 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from symlight.core.groups import PermutationGroup
+from symlight.core.rep import Rep, entry_mask
+
 from .base import EquivariantModule
-from .pooling import Pooling, check_pooling, element_mask, masked_pool, pair_mask
+from .pooling import Pooling, check_pooling, masked_pool
 
 __all__ = ["BASES", "TERMS", "EquivariantLinear", "Term", "basis_size", "materialise"]
 
@@ -56,14 +59,14 @@ def diagonal(x: Tensor) -> Tensor:
 def _pair_pools(x: Tensor, mask: Tensor | None, pooling: str) -> dict[str, Tensor]:
     """The pooled quantities of a pair tensor: rows, columns, diagonal, everything."""
     diag = diagonal(x)
-    diag_pool = masked_pool(diag, element_mask(mask), 1, pooling, keepdim=True)  # (B, 1, C)
+    diag_pool = masked_pool(diag, entry_mask(mask, 1), 1, pooling, keepdim=True)  # (B, 1, C)
     if mask is None or pooling == "max":
-        pairs = pair_mask(mask)
+        pairs = entry_mask(mask, 2)
         rows = masked_pool(x, pairs, 2, pooling)  # (B, n, C): pool over j of x[i, j]
         cols = masked_pool(x, pairs, 1, pooling)  # (B, n, C): pool over i of x[i, j]
         total = masked_pool(x, pairs, (1, 2), pooling, keepdim=True).squeeze(2)  # (B, 1, C)
     else:  # zero the padded pairs once; every sum below then ignores them
-        x = x.masked_fill(~pair_mask(mask), 0.0)
+        x = x.masked_fill(~entry_mask(mask, 2), 0.0)
         rows, cols = x.sum(2), x.sum(1)
         total = rows.sum(1, keepdim=True)
         if pooling == "mean":
@@ -86,15 +89,15 @@ def _terms_0_2(x: Tensor, mask: Tensor | None, pooling: str, n: int) -> list[Ter
 
 
 def _terms_1_0(x: Tensor, mask: Tensor | None, pooling: str, n: int) -> list[Term]:
-    return [Term(masked_pool(x, element_mask(mask), 1, pooling))]
+    return [Term(masked_pool(x, entry_mask(mask, 1), 1, pooling))]
 
 
 def _terms_1_1(x: Tensor, mask: Tensor | None, pooling: str, n: int) -> list[Term]:
-    return [Term(x), Term(masked_pool(x, element_mask(mask), 1, pooling, keepdim=True))]
+    return [Term(x), Term(masked_pool(x, entry_mask(mask, 1), 1, pooling, keepdim=True))]
 
 
 def _terms_1_2(x: Tensor, mask: Tensor | None, pooling: str, n: int) -> list[Term]:
-    pooled = masked_pool(x, element_mask(mask), 1, pooling, keepdim=True)  # (B, 1, C)
+    pooled = masked_pool(x, entry_mask(mask, 1), 1, pooling, keepdim=True)  # (B, 1, C)
     return [
         Term(x, diagonal=True),  # y[i, i] = x[i]
         Term(x[:, :, None]),  # y[i, j] = x[i]
@@ -183,6 +186,15 @@ class EquivariantLinear(EquivariantModule):
     diagonal and one on every pair). Shapes: ``(B, [n, [n,]] in_channels) ->
     (B, [n, [n,]] out_channels)`` with as many ``n`` as the order. ``pooling`` is ``sum``,
     ``mean`` (normalised by the number of real elements or pairs) or ``max``.
+
+    Being equivariant to S_n, it is equivariant to every group of the positions: ``group``
+    (default None, S_n) only names the group its reps carry, as a network built for a group
+    (``EquivariantNetwork(..., group=...)``) needs.
+
+    >>> EquivariantLinear(1, 2, 16, 8)
+    EquivariantLinear(16x1 -> 8x2 | 656 weights, pooling=mean)
+    >>> EquivariantLinear.from_spec(Rep.parse("16x1"), order=2, channels=8).rep_out
+    8x2
     """
 
     def __init__(
@@ -193,16 +205,38 @@ class EquivariantLinear(EquivariantModule):
         out_channels: int,
         pooling: Pooling = "mean",
         bias: bool = True,
+        group: PermutationGroup | str | None = None,
     ) -> None:
-        super().__init__(in_order, out_order)
+        super().__init__(Rep(in_channels, in_order, group), Rep(out_channels, out_order, group))
         self.pooling = check_pooling(pooling)
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self._terms = TERMS[(int(self.in_order), int(self.out_order))]
+        self._terms = TERMS[(self.in_order, self.out_order)]
         self.num_basis = basis_size(self.in_order, self.out_order)
         self.mix = nn.Linear(self.num_basis * in_channels, out_channels, bias=False)
         self.bias = (
             nn.Parameter(torch.zeros(basis_size(0, self.out_order), out_channels)) if bias else None
+        )
+
+    @classmethod
+    def from_spec(
+        cls,
+        rep_in: Rep,
+        order: int | None = None,
+        channels: int | None = None,
+        pooling: Pooling = "mean",
+        bias: bool = True,
+    ) -> EquivariantLinear:
+        """The layer for input ``rep_in``: output ``order`` and ``channels`` default to the
+        input's; the group is the input's.
+        """
+        order = rep_in.order if order is None else order
+        return cls(
+            rep_in.order,
+            order,
+            rep_in.channels,
+            channels or rep_in.channels,
+            pooling,
+            bias,
+            rep_in.group,
         )
 
     def _size(self, x: Tensor, mask: Tensor | None) -> int:
@@ -235,16 +269,13 @@ class EquivariantLinear(EquivariantModule):
         if diag:  # y is a fresh tensor: add the diagonal terms in place
             d = sum(diag[1:], diag[0]).expand(batch, n, -1)
             y.diagonal(dim1=1, dim2=2).add_(d.movedim(1, -1))
-        if mask is not None and self.out_order > 0:
-            keep = mask if self.out_order == 1 else mask[:, :, None] & mask[:, None, :]
-            y.masked_fill_(~keep.view(*keep.shape, 1), 0.0)
+        keep = self.rep_out.mask(mask)
+        if keep is not None:  # y is fresh: zero its padding in place
+            y.masked_fill_(~keep, 0.0)
         return y
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}x{int(self.in_order)} -> {self.out_channels}x{int(self.out_order)}, "
-            f"pooling={self.pooling} | {self.num_weights()} weights"
-        )
+    def options_repr(self) -> str:
+        return f"pooling={self.pooling}"
 
 
 def _sum_into(terms: list[Tensor], shape: tuple[int, ...]) -> Tensor:

@@ -10,11 +10,18 @@ A spec is a list of dicts, one per layer, readable from YAML::
       - {layer: activation}
       - {layer: reduce, reduce: max}             # 2 -> 1
 
-Channels and orders flow from one layer to the next; ``channels`` (output channels) defaults to
-the input's, ``order`` (output order, ``linear`` and ``group_linear``) to the input's.
+The representation flows from one layer to the next: each layer is built by its class's
+``from_spec(rep_in, **options)`` for the rep the previous layer returns (``rep = layer.rep_out``),
+so ``channels`` (output channels) defaults to the input's and ``order`` (output order, ``linear``
+and ``group_linear``) to the input's. A spec may state the channels it expects
+(``in_channels: 8``); when they are not the ones that arrive, building fails and names both
+layers and their reps::
+
+    ValueError: layer 2 (PairwiseReduce) returns 16x1 but layer 3 (EquivariantLinear) takes 8x1
 
 For a symmetry other than S_n, give the network a ``group`` (``"dihedral(16)"``, see
-:mod:`symlight.core.groups`): ``group_linear`` layers use it, and so does the head::
+:mod:`symlight.core.groups`): it is in the network's input rep, so every layer's reps name it
+(``16x1 @ D_16``), ``group_linear`` layers use it, and so does the head::
 
     group: dihedral(16)
     layers:
@@ -26,13 +33,14 @@ For a symmetry other than S_n, give the network a ``group`` (``"dihedral(16)"``,
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from symlight.core.groups import PermutationGroup, parse_group
+from symlight.core.groups import PermutationGroup
+from symlight.core.rep import Rep, RepLike
 
 from .attention import ISAB, PMA, SAB
 from .base import EquivariantModule
@@ -42,16 +50,45 @@ from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce, Pairwise
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
 from .pooling import Pooling
 
-__all__ = ["LAYERS", "EquivariantNetwork", "EquivariantSequential", "LayerSpec", "build_layer"]
+__all__ = [
+    "LAYERS",
+    "EquivariantNetwork",
+    "EquivariantSequential",
+    "LayerSpec",
+    "build_layer",
+    "build_layers",
+    "spec_options",
+]
+
+
+def mismatch(source: str, returns: Rep, layer: str, takes: Rep) -> str:
+    """``"<source> 16x1 but <layer> takes 8x1: the channels differ"``, where ``source`` says
+    what gives the rep (``"layer 2 (PairwiseReduce) returns"``, ``"the network input is"``).
+    """
+    differ = []
+    if returns.orders != takes.orders:
+        differ.append("orders")
+    if None not in (returns.channels, takes.channels) and returns.channels != takes.channels:
+        differ.append("channels")
+    if returns.groups != takes.groups:
+        differ.append("groups")
+    reason = f": the {', '.join(differ)} differ" if differ else ""
+    return f"{source} {returns} but {layer} takes {takes}{reason}"
+
+
+def _name(pos: int, layer: nn.Module) -> str:
+    return f"layer {pos} ({type(layer).__name__})"
 
 
 class EquivariantSequential(EquivariantModule):
-    """Layers applied in turn; equivariant to S_n because each layer is.
+    """Layers applied in turn; equivariant to the group of its reps because each layer is.
 
-    Each layer's ``out_order`` must equal the next one's ``in_order``; a mismatch raises a
-    ValueError naming both positions, both layers and their orders. The ``(B, n)`` mask is passed
-    to every layer (an all-True one is made when none is given, so that layers that broadcast
-    an invariant back to the set know n).
+    Each layer's ``rep_out`` must equal the next one's ``rep_in`` (order, channels and group); a
+    mismatch raises a ValueError naming both positions, both layers and their reps, e.g.
+    ``layer 2 (PairwiseReduce) returns 16x1 but layer 3 (EquivariantLinear) takes 8x1``. A layer
+    that leaves its channels undeclared (``?x1``) takes any. ``rep_in`` is the first layer's,
+    ``rep_out`` the last one's. The ``(B, n)`` mask is passed to every layer (an all-True one is
+    made when none is given, so that layers that broadcast an invariant back to the set know n).
     """
 
     def __init__(self, layers: Iterable[EquivariantModule]) -> None:
@@ -65,24 +102,18 @@ class EquivariantSequential(EquivariantModule):
                     "wrap plain modules in symlight.models.Pointwise"
                 )
         for pos, (a, b) in enumerate(zip(layers, layers[1:])):
-            if a.out_order != b.in_order:
-                raise ValueError(
-                    f"order mismatch between layer {pos} ({type(a).__name__}, returns order "
-                    f"{int(a.out_order)}) and layer {pos + 1} ({type(b).__name__}, takes order "
-                    f"{int(b.in_order)})"
-                )
-        super().__init__(layers[0].in_order, layers[-1].out_order)
+            if not a.rep_out.matches(b.rep_in):
+                source = f"{_name(pos, a)} returns"
+                raise ValueError(mismatch(source, a.rep_out, _name(pos + 1, b), b.rep_in))
+        super().__init__(layers[0].rep_in, layers[-1].rep_out)
         self.layers = nn.ModuleList(layers)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        if mask is None and self.in_order > 0:
+        if mask is None and self.rep_in.set_axes > 0:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         for layer in self.layers:
             x = layer(x, mask)
         return x
-
-    def extra_repr(self) -> str:
-        return self.type_repr()
 
 
 LayerSpec = dict[str, Any]
@@ -104,52 +135,83 @@ LAYERS: dict[str, type[EquivariantModule]] = {
     "isab": ISAB,
     "pma": PMA,
 }
-"""Layer names usable in a spec. A spec's options are those of the layer class, except the
-order and channels of the input, which flow from the previous layer: ``channels`` sets the
-output channels (default: the input's) and ``order`` the output order (``linear`` and
-``group_linear``, default: the input's). Defaults are the layer class's own. A network's ``group``
-is passed to every layer that takes a ``group`` the spec leaves out."""
+"""Layer names usable in a spec. Each class builds itself for the rep of its input with
+``cls.from_spec(rep_in, **options)``: the input's order, channels and group flow from the previous
+layer, ``channels`` sets the output channels (default: the input's) and ``order`` the output order
+(``linear`` and ``group_linear``, default: the input's). Defaults are the layer class's own. A
+spec may also give ``in_channels``, the channels it expects to receive (checked)."""
 
-_INPUT = ("in_order", "order", "in_channels", "channels")
-"""Parameters of a layer class filled from its input: its order and channels."""
+CHECKED = ("in_channels",)
+"""Spec keys that state what a layer expects of its input instead of configuring it."""
+
+
+def spec_options(cls: type) -> list[str]:
+    """The options a spec of layer class ``cls`` may set: the parameters of its ``from_spec``
+    after the input rep, then the checked ``in_channels``.
+    """
+    parameters = list(inspect.signature(cls.from_spec).parameters)[1:]
+    return [*parameters, *CHECKED]
 
 
 def build_layer(
-    spec: LayerSpec, order: int, channels: int, group: PermutationGroup | None = None
+    spec: LayerSpec,
+    order: int | None = None,
+    channels: int | None = None,
+    group: PermutationGroup | str | None = None,
+    *,
+    rep_in: RepLike | None = None,
 ) -> EquivariantModule:
-    """Build one layer from its spec, given the order and channels of its input (and the
-    network's group, for the layers that take one).
+    """Build one layer from its spec for the representation of its input: ``rep_in``, or
+    ``Rep(channels, order, group)``. A spec's ``in_channels`` replaces the input's channels in
+    the rep the layer is built for, so a network that feeds it others fails to build.
     """
+    if rep_in is None:
+        if order is None or channels is None:
+            raise ValueError("build_layer needs the input's rep_in, or its order and channels")
+        rep = Rep(channels, order, group)
+    else:
+        rep = Rep.parse(rep_in)
     options = dict(spec)
     name = options.pop("layer", None)
     if name not in LAYERS:
         raise ValueError(f"unknown layer {name!r}; available: {', '.join(LAYERS)}")
     cls = LAYERS[name]
-    params = [p for p in inspect.signature(cls).parameters if p != "self"]
-    if "group" in params:
-        if group is not None:
-            options.setdefault("group", group)
-        if options.get("group") is None:
-            raise ValueError(
-                f"{name} needs a group: give the network one (group: dihedral(16)) or the layer"
-            )
-    given = {"in_order": order, "order": order, "in_channels": channels, "channels": channels}
-    arguments = {p: given[p] for p in params if p in _INPUT}
-    allowed = [p for p in params if p not in _INPUT and p not in ("out_order", "out_channels")]
-    if "out_order" in params:
-        arguments["out_order"] = options.pop("order", None)
-        arguments["out_order"] = order if arguments["out_order"] is None else arguments["out_order"]
-        allowed.insert(0, "order")
-    if "out_channels" in params:
-        arguments["out_channels"] = options.pop("channels", None) or channels
-        allowed.insert("order" in allowed, "channels")
+    if "group" in options:
+        raise ValueError(
+            f"layer {name!r} takes its group from its input's rep ({rep}): give the network a "
+            "group (group: dihedral(16)), not the layer"
+        )
+    allowed = spec_options(cls)
     unknown = sorted(set(options) - set(allowed))
     if unknown:
         raise ValueError(
             f"layer {name!r} has no option {', '.join(map(repr, unknown))}; "
-            f"options: {', '.join(allowed) or 'none'}"
+            f"options: {', '.join(allowed)}"
         )
-    return cls(**arguments, **options)
+    expected = options.pop("in_channels", None)
+    if expected is not None:
+        rep = rep.with_channels(expected)
+    return cls.from_spec(rep, **options)
+
+
+def build_layers(rep_in: RepLike, specs: Sequence[LayerSpec]) -> list[EquivariantModule]:
+    """The layers of ``specs``, each built for the rep the previous one returns (the first for
+    ``rep_in``, the network input). A layer that takes another rep than it gets is a ValueError
+    naming both layers (or the network input) and their reps.
+    """
+    rep = Rep.parse(rep_in)
+    modules: list[EquivariantModule] = []
+    for pos, spec in enumerate(specs):
+        try:
+            module = build_layer(spec, rep_in=rep)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"layer {pos} ({spec}): {error}") from error
+        if not rep.matches(module.rep_in):
+            source = f"{_name(pos - 1, modules[-1])} returns" if modules else "the network input is"
+            raise ValueError(mismatch(source, rep, _name(pos, module), module.rep_in))
+        modules.append(module)
+        rep = module.rep_out
+    return modules
 
 
 DEFAULT_LAYERS: list[LayerSpec] = [
@@ -164,14 +226,16 @@ class EquivariantNetwork(EquivariantSequential):
     """A network built from a list of layer specs, equivariant to S_n because each layer is, or,
     with a ``group``, to that group of the positions (every layer is equivariant to it).
 
-    ``layers`` is read in order: each spec is built for the order and channels its input has, and
-    the orders are checked when the network is built (a mismatch is a ValueError naming the two
-    positions, layers and orders). A final ``EquivariantLinear`` head maps to ``out_order`` with
-    ``out_channels`` (``head_pooling`` for its pooling); with ``head=False`` the last layer must
-    already return ``out_order`` and ``out_channels``. With ``group`` (a
-    :class:`~symlight.core.groups.PermutationGroup` or an expression such as ``"dihedral(16)"``), the
-    ``group_linear`` layers use it and the head is a :class:`GroupLinear`; sets then have exactly
-    the group's ``N`` elements.
+    The network's input rep is ``Rep(in_channels, in_order, group)``. ``layers`` is read in
+    order: each spec is built for the rep its input has (``rep = layer.rep_out``), and a layer
+    that takes another rep (order, channels or group) is a ValueError when the network is
+    built, naming both positions, layers and reps. A final head maps to ``out_order`` with
+    ``out_channels``: an ``EquivariantLinear`` (``head_pooling`` for its pooling), or with a
+    group a :class:`GroupLinear`. With ``head=False`` the last layer must already return
+    ``Rep(out_channels, out_order, group)``. ``group`` (a
+    :class:`~symlight.core.groups.PermutationGroup` or an expression such as ``"dihedral(16)"``)
+    is in every layer's reps (``network.group``, ``network.rep_out.group``); sets then have
+    exactly the group's ``N`` elements.
     x: ``(B, n, in_channels)`` (``in_order`` 1) -> ``(B, [n, [n,]] out_channels)``.
     """
 
@@ -186,35 +250,22 @@ class EquivariantNetwork(EquivariantSequential):
         head_pooling: Pooling = "mean",
         group: PermutationGroup | str | None = None,
     ) -> None:
-        resolved = None if group is None else parse_group(group)
+        rep_in = Rep(in_channels, in_order, group)
         specs = [dict(s) for s in (DEFAULT_LAYERS if layers is None else layers)]
-        modules: list[EquivariantModule] = []
-        order, channels = in_order, in_channels
-        for pos, spec in enumerate(specs):
-            try:
-                module = build_layer(spec, order, channels, resolved)
-            except (TypeError, ValueError) as error:
-                raise ValueError(f"layer {pos} ({spec}): {error}") from error
-            if pos == 0 and module.in_order != in_order:
-                raise ValueError(
-                    f"layer 0 ({type(module).__name__}) takes order {int(module.in_order)} but "
-                    f"the network input has order {in_order}"
-                )
-            modules.append(module)
-            order = int(module.out_order)
-            channels = getattr(module, "out_channels", channels)
-        if head and resolved is not None:
-            modules.append(GroupLinear(resolved, order, out_order, channels, out_channels))
+        modules = build_layers(rep_in, specs)
+        rep = modules[-1].rep_out if modules else rep_in
+        if head and rep.group is not None:
+            modules.append(GroupLinear.from_spec(rep, order=out_order, channels=out_channels))
         elif head:
             modules.append(
-                EquivariantLinear(order, out_order, channels, out_channels, head_pooling)
+                EquivariantLinear.from_spec(rep, out_order, out_channels, head_pooling)
             )
         super().__init__(modules)
-        if int(self.out_order) != out_order or (channels != out_channels and not head):
+        wanted = Rep(out_channels, out_order, group)
+        if self.rep_out != wanted:
             raise ValueError(
-                f"the last layer ({type(modules[-1]).__name__}) returns {channels} channels of "
-                f"order {int(self.out_order)}; the network must return {out_channels} channels "
-                f"of order {out_order}"
+                f"the last layer ({type(modules[-1]).__name__}) returns {self.rep_out}; the "
+                f"network must return {wanted}"
             )
         self.specs = specs
-        self.group = resolved
+

@@ -13,8 +13,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from .base import EquivariantModule, mask_output
-from .pointwise import ACTIVATIONS
+from symlight.core.groups import PermutationGroup
+from symlight.core.rep import Rep, entry_mask
+
+from .activations import check_activation, make_activation
+from .base import EquivariantModule
 from .pooling import REDUCTIONS, Reduction, check_pooling, masked_pool
 
 __all__ = ["PairMLP", "PairwiseComparison", "PairwiseLift", "PairwiseReduce", "PairwiseSimilarity"]
@@ -33,16 +36,13 @@ class PairMLP(nn.Module):
         super().__init__()
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
-        if activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {', '.join(ACTIVATIONS)}; got {activation!r}"
-            )
+        check_activation(activation)
         width = hidden if depth > 1 else out_channels
         self.input = nn.Linear(3 * in_channels, width)  # on (x_i, x_j, x_i - x_j)
         layers: list[nn.Module] = []
         for i in range(depth - 1):
             layers += [
-                ACTIVATIONS[activation](),
+                make_activation(activation),
                 nn.Linear(hidden, out_channels if i == depth - 2 else hidden),
             ]
         self.hidden = nn.Sequential(*layers)
@@ -77,17 +77,27 @@ class PairwiseLift(EquivariantModule):
         hidden: int = 64,
         depth: int = 2,
         activation: str = "relu",
+        group: PermutationGroup | str | None = None,
     ) -> None:
-        super().__init__(1, 2)
+        super().__init__(Rep(in_channels, 1, group), Rep(out_channels, 2, group))
         self.mlp = PairMLP(in_channels, out_channels, hidden, depth, activation)
-        self.in_channels, self.out_channels = in_channels, out_channels
+
+    @classmethod
+    def from_spec(
+        cls,
+        rep_in: Rep,
+        channels: int | None = None,
+        hidden: int = 64,
+        depth: int = 2,
+        activation: str = "relu",
+    ) -> PairwiseLift:
+        """The lift of input ``rep_in`` (of order 1); output ``channels`` default to the input's."""
+        out = channels or rep_in.channels
+        return cls(rep_in.channels, out, hidden, depth, activation, rep_in.group)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        a, b = self.mlp.first(mask_output(x, mask, 1))
-        return mask_output(self.mlp.pairs(a, b), mask, 2)
-
-    def extra_repr(self) -> str:
-        return f"{self.in_channels}x1 -> {self.out_channels}x2 | {self.num_weights()} weights"
+        a, b = self.mlp.first(self.rep_in.zero_padding(x, mask))
+        return self.rep_out.zero_padding(self.mlp.pairs(a, b), mask)
 
 
 class PairwiseSimilarity(EquivariantModule):
@@ -102,45 +112,65 @@ class PairwiseSimilarity(EquivariantModule):
     """
 
     def __init__(
-        self, in_channels: int, out_channels: int = 1, dim: int = 32, scale: float = 10.0
+        self,
+        in_channels: int,
+        out_channels: int = 1,
+        dim: int = 32,
+        scale: float = 10.0,
+        group: PermutationGroup | str | None = None,
     ) -> None:
-        super().__init__(1, 2)
         if out_channels < 1 or dim < 1:
             raise ValueError(f"need out_channels >= 1 and dim >= 1, got {out_channels}, {dim}")
+        super().__init__(Rep(in_channels, 1, group), Rep(out_channels, 2, group))
         self.project = nn.Linear(in_channels, out_channels * dim, bias=False)
         self.scale = nn.Parameter(torch.full((out_channels,), float(scale)))
-        self.in_channels, self.out_channels, self.dim = in_channels, out_channels, dim
+        self.dim = dim
+
+    @classmethod
+    def from_spec(
+        cls, rep_in: Rep, channels: int | None = None, dim: int = 32, scale: float = 10.0
+    ) -> PairwiseSimilarity:
+        """The similarity of input ``rep_in`` (order 1); ``channels`` (heads) default to the
+        input's channels.
+        """
+        return cls(rep_in.channels, channels or rep_in.channels, dim, scale, rep_in.group)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         batch, n = x.shape[:2]
-        z = self.project(mask_output(x, mask, 1)).view(batch, n, self.out_channels, self.dim)
-        z = nn.functional.normalize(z, dim=-1)
-        return mask_output(torch.einsum("bihd,bjhd->bijh", z, z) * self.scale, mask, 2)
+        z = self.project(self.rep_in.zero_padding(x, mask))
+        z = nn.functional.normalize(z.view(batch, n, self.out_channels, self.dim), dim=-1)
+        return self.rep_out.zero_padding(torch.einsum("bihd,bjhd->bijh", z, z) * self.scale, mask)
 
-    def extra_repr(self) -> str:
-        return (
-            f"{self.in_channels}x1 -> {self.out_channels}x2, dim={self.dim} "
-            f"| {self.num_weights()} weights"
-        )
+    def options_repr(self) -> str:
+        return f"dim={self.dim}"
 
 
 class PairwiseReduce(EquivariantModule):
     """Reduction from pairs to elements over ``j``, equivariant to S_n: ``f(P·x·Pᵀ) = P·f(x)``.
 
     ``y_i = reduce_j x[i, j]`` over the real ``j`` with ``sum``, ``mean``, ``max`` or ``min``.
-    x: ``(B, n, n, C) -> (B, n, C)``.
+    x: ``(B, n, n, C) -> (B, n, C)``; ``channels`` is ``C`` (None: any).
     """
 
-    def __init__(self, reduce: Reduction = "max") -> None:
-        super().__init__(2, 1)
+    def __init__(
+        self,
+        reduce: Reduction = "max",
+        channels: int | None = None,
+        group: PermutationGroup | str | None = None,
+    ) -> None:
+        super().__init__(Rep(channels, 2, group), Rep(channels, 1, group))
         self.reduce = check_pooling(reduce, REDUCTIONS)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        columns = None if mask is None else mask[:, None, :, None]
-        return mask_output(masked_pool(x, columns, 2, self.reduce), mask, 1)
+    @classmethod
+    def from_spec(cls, rep_in: Rep, reduce: Reduction = "max") -> PairwiseReduce:
+        """The reduction of input ``rep_in`` (order 2) to order 1, same channels."""
+        return cls(reduce, rep_in.channels, rep_in.group)
 
-    def extra_repr(self) -> str:
-        return f"{self.reduce}, 2 -> 1"
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        return self.rep_out.zero_padding(masked_pool(x, _columns(mask), 2, self.reduce), mask)
+
+    def options_repr(self) -> str:
+        return self.reduce
 
 
 class PairwiseComparison(EquivariantModule):
@@ -162,24 +192,41 @@ class PairwiseComparison(EquivariantModule):
         activation: str = "relu",
         reduce: Reduction = "max",
         chunk_size: int | None = None,
+        group: PermutationGroup | str | None = None,
     ) -> None:
-        super().__init__(1, 1)
+        super().__init__(Rep(in_channels, 1, group), Rep(out_channels, 1, group))
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f"chunk_size must be positive or None, got {chunk_size}")
         self.mlp = PairMLP(in_channels, out_channels, hidden, depth, activation)
         self.reduce = check_pooling(reduce, REDUCTIONS)
         self.chunk_size = chunk_size
-        self.in_channels, self.out_channels = in_channels, out_channels
+
+    @classmethod
+    def from_spec(
+        cls,
+        rep_in: Rep,
+        channels: int | None = None,
+        hidden: int = 64,
+        depth: int = 2,
+        activation: str = "relu",
+        reduce: Reduction = "max",
+        chunk_size: int | None = None,
+    ) -> PairwiseComparison:
+        """The comparison for input ``rep_in`` (order 1); ``channels`` default to the input's."""
+        out = channels or rep_in.channels
+        return cls(
+            rep_in.channels, out, hidden, depth, activation, reduce, chunk_size, rep_in.group
+        )
 
     def _rows(self, a: Tensor, b: Tensor, columns: Tensor | None) -> Tensor:
         return masked_pool(self.mlp.pairs(a, b), columns, 2, self.reduce)
 
     def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        a, b = self.mlp.first(mask_output(x, mask, 1))
-        columns = None if mask is None else mask[:, None, :, None]
+        a, b = self.mlp.first(self.rep_in.zero_padding(x, mask))
+        columns = _columns(mask)
         n = x.shape[1]
         if self.chunk_size is None or self.chunk_size >= n:
-            return mask_output(self._rows(a, b, columns), mask, 1)
+            return self.rep_out.zero_padding(self._rows(a, b, columns), mask)
         chunks = []
         for start in range(0, n, self.chunk_size):
             rows = a[:, start : start + self.chunk_size]
@@ -187,11 +234,14 @@ class PairwiseComparison(EquivariantModule):
                 chunks.append(checkpoint(self._rows, rows, b, columns, use_reentrant=False))
             else:
                 chunks.append(self._rows(rows, b, columns))
-        return mask_output(torch.cat(chunks, dim=1), mask, 1)
+        return self.rep_out.zero_padding(torch.cat(chunks, dim=1), mask)
 
-    def extra_repr(self) -> str:
+    def options_repr(self) -> str:
         chunk = f", chunk_size={self.chunk_size}" if self.chunk_size else ""
-        return (
-            f"{self.in_channels}x1 -> {self.out_channels}x1, {self.reduce}{chunk}"
-            f" | {self.num_weights()} weights"
-        )
+        return f"{self.reduce}{chunk}"
+
+
+def _columns(mask: Tensor | None) -> Tensor | None:
+    """``(B, n) -> (B, 1, n, 1)``: the real ``j`` of ``x[i, j]``, for a reduction over ``j``."""
+    keep = entry_mask(mask, 1)
+    return None if keep is None else keep[:, None]

@@ -2,7 +2,8 @@
 
 All functions honour a padding mask (True for real elements): padded entries never change the
 result, a fully padded set pools to zeros (never NaN), and ``max`` uses the dtype's finite minimum
-instead of ``-inf`` (``-inf * 0`` is NaN).
+instead of ``-inf`` (``-inf * 0`` is NaN). The mask of a tensor of any order comes from
+:func:`symlight.core.rep.entry_mask` (or ``Rep.mask``).
 """
 
 from __future__ import annotations
@@ -24,9 +25,7 @@ __all__ = [
     "Pooling",
     "Reduction",
     "check_pooling",
-    "element_mask",
     "masked_pool",
-    "pair_mask",
 ]
 
 
@@ -35,16 +34,6 @@ def check_pooling(pooling: str, allowed: tuple[str, ...] = POOLINGS) -> str:
     if pooling not in allowed:
         raise ValueError(f"pooling must be one of {', '.join(allowed)}; got {pooling!r}")
     return pooling
-
-
-def element_mask(mask: Tensor | None) -> Tensor | None:
-    """``(B, n)`` mask -> ``(B, n, 1)``, broadcastable against per-element features."""
-    return None if mask is None else mask[:, :, None]
-
-
-def pair_mask(mask: Tensor | None) -> Tensor | None:
-    """``(B, n)`` mask -> ``(B, n, n, 1)``: a pair is real when both of its elements are."""
-    return None if mask is None else (mask[:, :, None] & mask[:, None, :])[..., None]
 
 
 def masked_pool(

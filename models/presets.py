@@ -1,7 +1,8 @@
 """Preset networks for the CLI: ``net(in_channels, out_channels, out_order, ...)``.
 
-Each preset is an :class:`EquivariantSequential` assembled from the layer library, so it is
-equivariant to S_n for every set size and its repr lists the order of every layer.
+Each preset is an :class:`EquivariantSequential` assembled from layer specs (as a YAML network is,
+the rep flowing from layer to layer), so it is equivariant to S_n for every set size and its repr
+lists the reps of every layer.
 ``DeepSets`` lives in :mod:`.deepsets`; the non-equivariant ``MLPBaseline`` in :mod:`.baseline`.
 """
 
@@ -9,12 +10,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from .attention import ISAB, PMA, SAB
-from .base import EquivariantModule
-from .linear import EquivariantLinear
-from .network import EquivariantSequential
-from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce
-from .pointwise import MLP, Activation
+from symlight.core.rep import Rep
+
+from .network import EquivariantSequential, LayerSpec, build_layers
 from .pooling import Pooling, Reduction
 
 __all__ = ["PairwiseNet", "SetTransformer"]
@@ -56,31 +54,23 @@ class PairwiseNet(EquivariantSequential):
                 "chunk_size needs pair_layers=0 and out_order < 2: order-2 layers pool over all "
                 "pairs and cannot be chunked"
             )
-        layers: list[EquivariantModule] = []
+        act: LayerSpec = {"layer": "activation", "name": activation}
+        mlp = {"channels": hidden, "hidden": hidden, "depth": 2, "activation": activation}
+        linear: LayerSpec = {"layer": "linear", "channels": hidden, "pooling": pooling}
+        specs: list[LayerSpec] = []
         if pair_layers == 0 and out_order < 2:
-            layers += [
-                PairwiseComparison(
-                    in_channels, hidden, hidden, 2, activation, reduce, chunk_size=chunk_size
-                ),
-                Activation(activation, 1),
-            ]
+            compare = {"layer": "compare", **mlp, "reduce": reduce, "chunk_size": chunk_size}
+            specs += [compare, act]
         else:
-            layers += [PairwiseLift(in_channels, hidden, hidden, 2, activation)]
-            layers += [Activation(activation, 2)]
-            for _ in range(pair_layers):
-                layers += [EquivariantLinear(2, 2, hidden, hidden, pooling)]
-                layers += [Activation(activation, 2)]
+            specs += [{"layer": "lift", **mlp}, act]
+            specs += [linear, act] * pair_layers
             if out_order < 2:
-                layers.append(PairwiseReduce(reduce))
+                specs.append({"layer": "reduce", "reduce": reduce})
         if out_order < 2:
-            for _ in range(set_layers):
-                layers += [EquivariantLinear(1, 1, hidden, hidden, pooling)]
-                layers += [Activation(activation, 1)]
-            head_in = 1
-        else:
-            head_in = 2
-        layers.append(EquivariantLinear(head_in, out_order, hidden, out_channels, pooling))
-        super().__init__(layers)
+            specs += [linear, act] * set_layers
+        head = {"layer": "linear", "order": out_order, "channels": out_channels, "pooling": pooling}
+        specs.append(head)
+        super().__init__(build_layers(Rep(in_channels, 1), specs))
 
 
 class SetTransformer(EquivariantSequential):
@@ -108,15 +98,14 @@ class SetTransformer(EquivariantSequential):
             raise ValueError(f"SetTransformer returns order 0 or 1, got out_order={out_order}")
         if depth < 1:
             raise ValueError(f"depth must be at least 1, got {depth}")
-        layers: list[EquivariantModule] = [MLP(in_channels, hidden, depth=1, order=1)]
+        block: LayerSpec = {"channels": hidden, "heads": heads, "layer_norm": layer_norm}
+        specs: list[LayerSpec] = [{"layer": "mlp", "channels": hidden, "depth": 1}]
         for _ in range(depth):
             if inducing > 0:
-                layers.append(ISAB(hidden, hidden, heads, inducing, layer_norm))
+                specs.append({"layer": "isab", **block, "inducing": inducing})
             else:
-                layers.append(SAB(hidden, hidden, heads, layer_norm))
-        if out_order == 1:
-            layers.append(MLP(hidden, out_channels, depth=1, order=1))
-        else:
-            layers += [PMA(hidden, hidden, heads, 1, layer_norm)]
-            layers += [MLP(hidden, out_channels, depth=1, order=0)]
-        super().__init__(layers)
+                specs.append({"layer": "sab", **block})
+        if out_order == 0:
+            specs.append({"layer": "pma", **block, "seeds": 1})
+        specs.append({"layer": "mlp", "channels": out_channels, "depth": 1})
+        super().__init__(build_layers(Rep(in_channels, 1), specs))

@@ -262,9 +262,14 @@ def test_pooling_by_attention_of_an_empty_set_is_zero() -> None:
     assert (out[0] != 0).any()
 
 
-def test_repr_shows_orders_and_weights() -> None:
-    assert "3x2 -> 4x1, pooling=mean | 64 weights" in repr(EquivariantLinear(2, 1, 3, 4))
-    assert "1x1 -> 8x2" in repr(PairwiseLift(1, 8))
+def test_repr_shows_reps_and_weights() -> None:
+    assert repr(EquivariantLinear(2, 1, 3, 4)) == (
+        "EquivariantLinear(3x2 -> 4x1 | 64 weights, pooling=mean)"
+    )
+    assert repr(PairwiseLift(1, 8)).startswith("PairwiseLift(1x1 -> 8x2 | ")
+    assert repr(PairwiseReduce("min", 4)) == "PairwiseReduce(4x2 -> 4x1 | 0 weights, min)"
+    assert repr(ChannelDropout(0.5, 0, 3)) == "ChannelDropout(3x0 -> 3x0 | 0 weights, p=0.5)"
+    assert repr(PMA(4, 2, heads=2, seeds=3)).startswith("PMA(4x1 -> 6x0 | ")
 
 
 def saved_bytes(layer, x: torch.Tensor, mask: torch.Tensor) -> int:

@@ -37,6 +37,7 @@ import torch
 from torch import Tensor, nn
 
 from symlight.core.groups import PermutationGroup
+from symlight.core.rep import Rep, entry_mask
 from symlight.core.symmetry import (
     SetSymmetry,
     check_order,
@@ -55,7 +56,6 @@ __all__ = [
     "Forward",
     "SubmoduleError",
     "assert_equivariant",
-    "default_tolerance",
     "equivariance_error",
     "find_violation",
     "locate_violation",
@@ -74,20 +74,6 @@ TOLERANCES: dict[torch.dtype, float] = {
     torch.float16: 5e-2,
 }
 """Default tolerance per output dtype, used both as absolute and as relative tolerance."""
-
-
-def default_tolerance(dtype: torch.dtype) -> float:
-    """The tolerance for outputs of ``dtype`` (see :data:`TOLERANCES`).
-
-    >>> default_tolerance(torch.float64), default_tolerance(torch.bfloat16)
-    (1e-09, 0.05)
-    """
-    if dtype not in TOLERANCES:
-        raise ValueError(
-            f"no default tolerance for outputs of dtype {dtype}; known: "
-            f"{', '.join(str(d) for d in TOLERANCES)} (or pass atol and rtol)"
-        )
-    return TOLERANCES[dtype]
 
 
 def tolerances(
@@ -234,7 +220,7 @@ def default_forward(model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor | M
     """Call a network (a module that declares its input representation, ``rep_in``) as
     ``model(x, mask=mask)`` and anything else (a LightningModule) as ``model(batch)``.
     """
-    if hasattr(model, "rep_in") or hasattr(model, "in_order"):
+    if hasattr(model, "rep_in"):
         return model(batch["x"], mask=batch.get("mask"))
     return model(batch)
 
@@ -286,14 +272,6 @@ def _outputs(
     return {k: (t, check_order(out_order)) for k, t in named.items()}
 
 
-def _entry_mask(mask: Tensor | None, order: int, like: Tensor) -> Tensor | None:
-    """The real entries of an order-``order`` tensor shaped like ``like``."""
-    if mask is None or order == 0:
-        return None
-    keep = mask if order == 1 else mask[:, :, None] & mask[:, None, :]
-    return keep.view(*keep.shape, *([1] * (like.dim() - keep.dim())))
-
-
 def _set_errors(
     reference: Tensor, permuted: Tensor, perm: Tensor, order: int, mask: Tensor | None
 ) -> tuple[Tensor, Tensor]:
@@ -303,7 +281,7 @@ def _set_errors(
     ref = reference.detach().to(compute)
     err = (back.detach().to(compute) - ref).abs()
     err = torch.nan_to_num(err, nan=float("inf"))
-    keep = _entry_mask(mask, order, err)
+    keep = entry_mask(mask, order, trailing=err.dim() - 1 - order)
     if keep is not None:
         err = err.masked_fill(~keep, 0.0)
         ref = ref.masked_fill(~keep, 0.0)
@@ -464,9 +442,10 @@ def locate_violation(
 ) -> SubmoduleError | None:
     """The first submodule whose output is not equivariant under ``perm``, or None.
 
-    Records, with forward hooks, the output of every submodule that declares an ``out_order``
-    (every :class:`~symlight.models.SetModule`) on the batch and on the permuted batch,
-    brings the latter back by the module's order and compares. Modules are visited in the order
+    Records, with forward hooks, the output of every submodule that declares its output
+    representation ``rep_out`` over one set (every :class:`~symlight.models.SetModule`) on the
+    batch and on the permuted batch, brings the latter back by the order of its ``rep_out`` and
+    compares. Modules are visited in the order
     their forward passes finish, so an inner layer comes before the network that contains it.
     Tolerances default by the dtype of each submodule's output.
     """
@@ -474,7 +453,7 @@ def locate_violation(
     typed = [
         (name, module)
         for name, module in model.named_modules()
-        if isinstance(getattr(module, "out_order", None), int)
+        if isinstance(getattr(module, "rep_out", None), Rep) and module.rep_out.num_sets == 1
     ]
     device = _device(batch)
     mask = batch.get("mask")
@@ -500,7 +479,7 @@ def locate_violation(
     with torch.no_grad(), _mode(model, train):
         original = record(batch)
         permuted = record(permute_batch(batch, perm, symmetry))
-    orders = {name: int(module.out_order) for name, module in typed}
+    orders = {name: module.rep_out.order for name, module in typed}
     types = {name: type(module).__name__ for name, module in typed}
     for name, outs in original.items():
         for ref, out in zip(outs, permuted.get(name, [])):
@@ -534,7 +513,7 @@ def violation_message(
     where = (
         f"first non-equivariant submodule: {culprit}"
         if culprit is not None
-        else "no submodule with an out_order shows it (the break is outside the typed layers)"
+        else "no submodule with a rep_out shows it (the break is outside the typed layers)"
     )
     return (
         f"not equivariant ({mode} mode, {result.dtype}): output {worst.output!r} under the "

@@ -21,6 +21,17 @@ True
 (2, (1, 1))
 >>> Rep.parse("16x1").with_channels(3).with_order(0)
 3x0
+>>> Rep.parse("8x2 @ D_16") == Rep(8, 2, "dihedral(16)")
+True
+
+A layer that works for any number of channels and was not told how many it gets (an activation
+built on its own) has ``channels=None``, printed ``?``: it matches every channel count
+(:meth:`Rep.matches`), while two declared reps match only when they are equal.
+
+>>> Rep(None, 1)
+?x1
+>>> Rep(None, 1).matches(Rep(16, 1)), Rep(8, 1).matches(Rep(16, 1))
+(True, False)
 """
 
 from __future__ import annotations
@@ -32,41 +43,43 @@ from torch import Tensor
 
 from .groups import PermutationGroup, parse_group
 
-__all__ = ["Rep", "RepLike", "as_rep", "pair_mask"]
+__all__ = ["MAX_ORDER", "Rep", "RepLike", "as_rep", "entry_mask"]
 
 MAX_ORDER = 2
 """The highest order over one set that the layers implement (pairs)."""
 
 _PATTERN = re.compile(
-    r"^\s*(?P<channels>\d+)\s*x\s*(?P<orders>\d+|\(\s*\d+(\s*,\s*\d+)*\s*,?\s*\))"
+    r"^\s*(?P<channels>\d+|\?)\s*x\s*(?P<orders>\d+|\(\s*\d+(\s*,\s*\d+)*\s*,?\s*\))"
     r"\s*(@\s*(?P<group>.+?))?\s*$"
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Rep:
     """The symmetry type of a tensor: ``channels`` x ``order`` over each set, and the groups.
 
     Args:
-        channels: features per entry (the last dim), at least 1.
+        channels: features per entry (the last dim), at least 1; ``None`` when not declared
+            (any number, printed ``?``).
         order: the order over the set axis (``0``, ``1`` or ``2``), or a tuple of orders, one per
             independent set.
         group: the group that permutes the set (a :class:`~symlight.core.groups.PermutationGroup`
             or an expression such as ``"dihedral(16)"``); ``None`` for S_n of any size. With
             several sets, one group (or None) per set.
 
-    Two reps are equal when channels, orders and groups are. A group of ``N`` points fixes the
-    set size to ``N``.
+    Two reps are equal when channels, orders and groups are (groups compare by their elements,
+    so ``dihedral(16)`` parsed twice gives equal reps). A group of ``N`` points fixes the set size
+    to ``N``. Invalid channels, orders or groups raise a ValueError.
 
     """
 
-    channels: int
+    channels: int | None
     orders: tuple[int, ...]
     groups: tuple[PermutationGroup | None, ...]
 
     def __init__(
         self,
-        channels: int,
+        channels: int | None,
         order: int | tuple[int, ...] = 1,
         group: PermutationGroup | str | None | tuple = None,
     ) -> None:
@@ -78,8 +91,10 @@ class Rep:
             raise ValueError(
                 f"a Rep over {len(orders)} sets needs one group per set, got {len(groups)}"
             )
-        if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
-            raise ValueError(f"channels must be a positive int, got {channels!r}")
+        if channels is not None and (
+            not isinstance(channels, int) or isinstance(channels, bool) or channels < 1
+        ):
+            raise ValueError(f"channels must be a positive int (or None: any), got {channels!r}")
         for k in orders:
             if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_ORDER:
                 raise ValueError(
@@ -87,9 +102,7 @@ class Rep:
                 )
         object.__setattr__(self, "channels", channels)
         object.__setattr__(self, "orders", orders)
-        object.__setattr__(
-            self, "groups", tuple(None if g is None else parse_group(g) for g in groups)
-        )
+        object.__setattr__(self, "groups", tuple(_read_group(g) for g in groups))
 
     # -- parsing and printing ------------------------------------------------------------------
     @classmethod
@@ -107,17 +120,40 @@ class Rep:
         orders = tuple(int(k) for k in orders_text.split(",") if k.strip())
         order = orders if match["orders"].startswith("(") else orders[0]
         group = match["group"]
-        return cls(int(match["channels"]), order, _parse_groups(group, len(orders)))
+        channels = None if match["channels"] == "?" else int(match["channels"])
+        return cls(channels, order, _parse_groups(group, len(orders)))
 
     def __repr__(self) -> str:
         orders = str(self.orders[0]) if len(self.orders) == 1 else f"({','.join(map(str, self.orders))})"
-        text = f"{self.channels}x{orders}"
+        text = f"{'?' if self.channels is None else self.channels}x{orders}"
         if any(g is not None for g in self.groups):
             names = ["S" if g is None else _short(g) for g in self.groups]
             text += f" @ {names[0] if len(names) == 1 else '(' + ', '.join(names) + ')'}"
         return text
 
     __str__ = __repr__
+
+    # -- comparison ----------------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Rep):
+            return NotImplemented
+        return (
+            self.channels == other.channels
+            and self.orders == other.orders
+            and all(_same_group(a, b) for a, b in zip(self.groups, other.groups))
+        )
+
+    def __hash__(self) -> int:
+        degrees = tuple(None if g is None else g.degree for g in self.groups)
+        return hash((self.channels, self.orders, degrees))
+
+    def matches(self, other: Rep) -> bool:
+        """True when a tensor of this rep can feed a layer that takes ``other``: equal reps, or
+        equal but for channels that one of them leaves undeclared (``None``).
+        """
+        if self.channels is None or other.channels is None:
+            return self.with_channels(None) == other.with_channels(None)
+        return self == other
 
     # -- views ---------------------------------------------------------------------------------
     @property
@@ -148,26 +184,31 @@ class Rep:
         self._single("size")
         return None if self.group is None else self.group.degree
 
-    def with_channels(self, channels: int) -> Rep:
+    def with_channels(self, channels: int | None) -> Rep:
+        """The same rep with ``channels`` channels."""
         return Rep(channels, self._order_arg(), self._group_arg())
 
     def with_order(self, order: int | tuple[int, ...]) -> Rep:
+        """The same rep with another order (over each set), same channels and groups."""
         return Rep(self.channels, order, self._group_arg())
 
     def with_group(self, group: PermutationGroup | str | None) -> Rep:
+        """The same rep under another group (``None``: S_n of any size)."""
         return Rep(self.channels, self._order_arg(), group)
 
     # -- tensors -------------------------------------------------------------------------------
     def mask(self, mask: Tensor | None) -> Tensor | None:
         """The mask of this rep's entries from the ``(B, n)`` set mask: None for an invariant,
         the mask itself per element, ``mask_i & mask_j`` per pair; shaped to broadcast against
-        the tensor (a trailing channel dim of 1).
+        the tensor (a trailing channel dim of 1). See :func:`entry_mask`.
+
+        >>> import torch
+        >>> set_mask = torch.tensor([[True, True, False]])
+        >>> Rep(4, 2).mask(set_mask).shape, Rep(4, 0).mask(set_mask)
+        (torch.Size([1, 3, 3, 1]), None)
         """
         self._single("mask")
-        if mask is None or self.order == 0:
-            return None
-        keep = mask if self.order == 1 else pair_mask(mask)
-        return keep.unsqueeze(-1)
+        return entry_mask(mask, self.order)
 
     def zero_padding(self, y: Tensor, mask: Tensor | None) -> Tensor:
         """``y`` with its padded entries set to zero (the contract of every layer's output)."""
@@ -177,8 +218,9 @@ class Rep:
     def check(self, x: Tensor, name: str = "x") -> None:
         """Raise a ValueError when ``x`` is not shaped like a tensor of this rep."""
         axes = self.set_axes
-        if x.dim() != axes + 2 or x.shape[-1] != self.channels:
-            want = "(batch, " + "n, " * axes + f"{self.channels})"
+        channels = "C" if self.channels is None else self.channels
+        if x.dim() != axes + 2 or x.shape[-1] != (self.channels or x.shape[-1]):
+            want = "(batch, " + "n, " * axes + f"{channels})"
             raise ValueError(f"{name} of rep {self} must be {want}, got {tuple(x.shape)}")
         if self.num_sets == 1 and self.order == 2 and x.shape[1] != x.shape[2]:
             raise ValueError(f"{name} of rep {self} must be square over its set axes")
@@ -209,13 +251,54 @@ def as_rep(value: RepLike) -> Rep:
     return Rep.parse(value)
 
 
-def pair_mask(mask: Tensor) -> Tensor:
-    """``(B, n) -> (B, n, n)``: True where both elements of the pair are real."""
-    return mask[:, :, None] & mask[:, None, :]
+def entry_mask(mask: Tensor | None, order: int, trailing: int = 1) -> Tensor | None:
+    """The real entries of a tensor of ``order`` over one set, from its ``(B, n)`` set mask.
+
+    ``(B, n)`` -> ``(B, n, ..., n, 1, ..., 1)`` with ``order`` set axes (an entry is real when
+    all its elements are: ``mask_i & mask_j`` for pairs) and ``trailing`` dims of size 1 (the
+    channels), so it broadcasts against the tensor. None when ``mask`` is None or the order is 0
+    (an invariant has no padded entries). The one place symlight turns a set mask into the mask
+    of a tensor.
+
+    >>> import torch
+    >>> m = torch.tensor([[True, False]])
+    >>> entry_mask(m, 1).shape, entry_mask(m, 2, trailing=0).tolist()
+    (torch.Size([1, 2, 1]), [[[True, False], [False, False]]])
+    """
+    if mask is None or order == 0:
+        return None
+    if not 0 <= order <= MAX_ORDER:
+        raise ValueError(f"order must be 0 (invariant), 1 (set) or 2 (pairs), got {order!r}")
+    keep = mask if order == 1 else mask[:, :, None] & mask[:, None, :]
+    return keep.view(*keep.shape, *([1] * trailing))
 
 
 def _short(group: PermutationGroup) -> str:
     return repr(group)
+
+
+def _read_group(group: PermutationGroup | str | None) -> PermutationGroup | None:
+    if group is None or isinstance(group, PermutationGroup):
+        return group
+    if not isinstance(group, str):
+        raise ValueError(
+            f"a group must be a PermutationGroup, an expression such as 'dihedral(16)' or None "
+            f"(S_n), got {group!r}"
+        )
+    return parse_group(group)
+
+
+def _same_group(a: PermutationGroup | None, b: PermutationGroup | None) -> bool:
+    """Whether two groups (None: S_n of any size) are the same: the same points, as many
+    elements, and every generator of one is an element of the other.
+    """
+    if a is None or b is None:
+        return a is b
+    if a is b:
+        return True
+    if a.degree != b.degree or a.order() != b.order():
+        return False
+    return all(g in b for g in a.generators)
 
 
 def _parse_groups(text: str | None, num_sets: int):
