@@ -38,15 +38,16 @@ class SetModule(nn.Module):
     :class:`SetModule` may depend on the order of the elements (the MLP baseline does). The
     symmetric ones are :class:`EquivariantModule`.
 
+    ``in_order``, ``out_order``, ``in_channels`` and ``out_channels`` read the reps. The repr of
+    every module is ``Name(rep_in -> rep_out | N weights, options)``, on one line for a layer
+    and followed by its layers for a composition (a module that holds other set modules); a
+    subclass adds its options by overriding :meth:`options_repr`.
+
     Args:
         rep_in: representation of the input (a :class:`~symlight.core.rep.Rep`, its printed
             form such as ``"16x1"``, or a bare order, whose channels are then undeclared).
         rep_out: representation of the output, likewise.
 
-    ``in_order``, ``out_order``, ``in_channels`` and ``out_channels`` read the reps. The repr of
-    every module is ``Name(rep_in -> rep_out | N weights, options)``, on one line for a layer
-    and followed by its layers for a composition (a module that holds other set modules); a
-    subclass adds its options by overriding :meth:`options_repr`.
     """
 
     def __init__(self, rep_in: RepLike | int, rep_out: RepLike | int) -> None:

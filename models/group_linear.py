@@ -50,6 +50,7 @@ class GroupLinear(EquivariantModule):
 
     >>> GroupLinear("cyclic(4)", 1, 1, 2, 3)
     GroupLinear(2x1 @ C_4 -> 3x1 @ C_4 | 27 weights, 4 orbits)
+
     """
 
     def __init__(

@@ -257,9 +257,7 @@ class EquivariantNetwork(EquivariantSequential):
         if head and rep.group is not None:
             modules.append(GroupLinear.from_spec(rep, order=out_order, channels=out_channels))
         elif head:
-            modules.append(
-                EquivariantLinear.from_spec(rep, out_order, out_channels, head_pooling)
-            )
+            modules.append(EquivariantLinear.from_spec(rep, out_order, out_channels, head_pooling))
         super().__init__(modules)
         wanted = Rep(out_channels, out_order, group)
         if self.rep_out != wanted:
@@ -268,4 +266,3 @@ class EquivariantNetwork(EquivariantSequential):
                 f"network must return {wanted}"
             )
         self.specs = specs
-

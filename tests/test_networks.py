@@ -55,7 +55,11 @@ def test_sequential_mismatch_names_positions_layers_and_reps() -> None:
 
 
 def test_sequential_channel_mismatch_is_a_build_error() -> None:
-    layers = [EquivariantLinear(1, 2, 2, 16), PairwiseReduce("max", 16), EquivariantLinear(1, 1, 8, 1)]
+    layers = [
+        EquivariantLinear(1, 2, 2, 16),
+        PairwiseReduce("max", 16),
+        EquivariantLinear(1, 1, 8, 1),
+    ]
     with pytest.raises(ValueError) as error:
         EquivariantSequential(layers)
     assert str(error.value) == (
@@ -66,8 +70,11 @@ def test_sequential_channel_mismatch_is_a_build_error() -> None:
 
 def test_sequential_group_mismatch_is_a_build_error() -> None:
     layers = [GroupLinear("dihedral(6)", 1, 1, 2, 4), EquivariantLinear(1, 1, 4, 1)]
-    with pytest.raises(ValueError, match=r"returns 4x1 @ D_6 but layer 1 \(EquivariantLinear\) "
-                       r"takes 4x1: the groups differ"):
+    with pytest.raises(
+        ValueError,
+        match=r"returns 4x1 @ D_6 but layer 1 \(EquivariantLinear\) "
+        r"takes 4x1: the groups differ",
+    ):
         EquivariantSequential(layers)
     # the same S_n layer built for the group's rep composes, and names the group
     net = EquivariantSequential(

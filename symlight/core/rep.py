@@ -97,9 +97,7 @@ class Rep:
             raise ValueError(f"channels must be a positive int (or None: any), got {channels!r}")
         for k in orders:
             if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k <= MAX_ORDER:
-                raise ValueError(
-                    f"order must be 0 (invariant), 1 (set) or 2 (pairs), got {k!r}"
-                )
+                raise ValueError(f"order must be 0 (invariant), 1 (set) or 2 (pairs), got {k!r}")
         object.__setattr__(self, "channels", channels)
         object.__setattr__(self, "orders", orders)
         object.__setattr__(self, "groups", tuple(_read_group(g) for g in groups))
@@ -124,7 +122,9 @@ class Rep:
         return cls(channels, order, _parse_groups(group, len(orders)))
 
     def __repr__(self) -> str:
-        orders = str(self.orders[0]) if len(self.orders) == 1 else f"({','.join(map(str, self.orders))})"
+        orders = (
+            str(self.orders[0]) if len(self.orders) == 1 else f"({','.join(map(str, self.orders))})"
+        )
         text = f"{'?' if self.channels is None else self.channels}x{orders}"
         if any(g is not None for g in self.groups):
             names = ["S" if g is None else _short(g) for g in self.groups]
@@ -320,4 +320,3 @@ def _split_top_level(text: str) -> list[str]:
             start = i + 1
     parts.append(text[start:].strip())
     return parts
-
