@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from symlight.core.rep import Rep
 from symlight.models import (
     ISAB,
     MLP,
@@ -20,6 +21,7 @@ from symlight.models import (
     PairwiseLift,
     PairwiseReduce,
     PairwiseSimilarity,
+    build_layer,
 )
 from symlight.symmetry import generators, permute, random_permutation
 
@@ -71,6 +73,23 @@ LAYERS = {
     "PairwiseNet-out2": lambda: PRESETS["PairwiseNet"](C_IN, 2, 2, hidden=6),
     "PairwiseNet-chunked": lambda: PRESETS["PairwiseNet"](C_IN, 2, 1, pair_layers=0, chunk_size=3),
     "SetTransformer-isab": lambda: PRESETS["SetTransformer"](C_IN, 2, 0, 8, 2, inducing=4),
+    **{
+        f"spec-{spec['layer']}": (lambda spec=spec, k=k: build_layer(spec, rep_in=Rep(C_IN, k)))
+        for spec, k in [
+            ({"layer": "linear", "order": 2, "channels": 3}, 1),
+            ({"layer": "activation", "name": "silu"}, 2),
+            ({"layer": "mlp", "channels": 3, "hidden": 4}, 0),
+            ({"layer": "layer_norm"}, 2),
+            ({"layer": "dropout", "p": 0.4}, 1),
+            ({"layer": "lift", "hidden": 4}, 1),
+            ({"layer": "reduce", "reduce": "mean"}, 2),
+            ({"layer": "compare", "channels": 2, "hidden": 4, "chunk_size": 2}, 1),
+            ({"layer": "similarity", "dim": 2}, 1),
+            ({"layer": "sab", "heads": 1}, 1),
+            ({"layer": "isab", "heads": 1, "inducing": 2}, 1),
+            ({"layer": "pma", "heads": 1, "seeds": 2}, 1),
+        ]
+    },
     "network-all-layers": lambda: EquivariantNetwork(
         C_IN,
         2,
@@ -130,8 +149,10 @@ def assert_equivariant(layer, n: int, masked: bool, train: bool, seed: int) -> N
     x, mask = make_input(k, n, masked, gen)
     x = garbage(x, mask, k, gen)
     arg_mask = mask if masked or k == 0 else None
+    layer.rep_in.check(x)
     y = run(layer, x, arg_mask)
     assert torch.isfinite(y).all()
+    layer.rep_out.check(y, "output")  # the output is a tensor of the rep the layer declares
     scale = max(1.0, y.abs().max().item())
     tol = 1e-10 * scale
 
