@@ -42,9 +42,9 @@ import torch
 import torch.nn.functional as F
 
 from symlight.cli import main
+from symlight.core.seeding import stream_seed
 from symlight.models import DeepSets
 from symlight.tasks import ArgmaxDataModule
-from symlight.tasks.base import SEED_STRIDE
 
 DATA = {"target": "max", "n_min": 1, "n_max": 10, "low": 0.0, "high": 100.0, "val_sizes": []}
 EPOCH = 1000  # batches per epoch in configs/max_regression.yaml
@@ -61,7 +61,7 @@ def plain(steps: int) -> float:
     mae = float("nan")
     step, epoch = 0, 0
     while step < steps:
-        gen = torch.Generator().manual_seed(task.seed + SEED_STRIDE * (1 + 64 * epoch))
+        gen = torch.Generator().manual_seed(stream_seed(task.seed, 1 + 64 * epoch))
         net.train()
         for _ in range(min(EPOCH, steps - step)):
             batch = task.sampler.batch(task.batch_size, task.n_min, task.n_max, gen)

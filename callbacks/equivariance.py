@@ -13,13 +13,13 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from symlight.core.check import EquivarianceViolation, find_violation
+from symlight.core.seeding import stream_seed
 from symlight.core.symmetry import SetSymmetry
 
 __all__ = ["EquivarianceCheck", "OnViolation"]
 
 OnViolation = Literal["warn", "raise", "log"]
 
-_SEED_STRIDE = 1_000_003
 
 
 class EquivarianceCheck(Callback):
@@ -100,7 +100,7 @@ class EquivarianceCheck(Callback):
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         self._generator = torch.Generator().manual_seed(
-            self.seed + _SEED_STRIDE * trainer.global_rank
+            stream_seed(self.seed, trainer.global_rank)
         )
 
     def _due(self, batch_idx: int) -> bool:

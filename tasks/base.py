@@ -16,10 +16,10 @@ from torch.utils.data import DataLoader, IterableDataset
 from torchmetrics import Metric
 
 from symlight.core.rep import Rep
+from symlight.core.seeding import stream_seed
 from symlight.core.symmetry import SetSymmetry
 
 __all__ = [
-    "SEED_STRIDE",
     "FreshBatches",
     "MetricArgs",
     "SetTask",
@@ -29,8 +29,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-SEED_STRIDE = 1_000_003
-"""Spacing between the seeds of a task's random streams (training epochs and ranks, fixed sets)."""
 
 MetricArgs = Tensor | tuple[Tensor, ...]
 """The arguments of one metric's ``update``: a tensor, or a tuple such as ``(preds, target)``."""
@@ -163,7 +161,7 @@ class SetTask(L.LightningDataModule, ABC):
 
     def fixed_generator(self, salt: int) -> torch.Generator:
         """A generator for fixed data (validation, test sets): the same on every rank and epoch."""
-        return torch.Generator().manual_seed(self.seed + SEED_STRIDE * salt)
+        return torch.Generator().manual_seed(stream_seed(self.seed, salt))
 
     def fixed_batches(
         self, draw: Callable[[int, torch.Generator], T], count: int, batch_size: int, salt: int
@@ -241,7 +239,7 @@ class FreshBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[Any]:
         t = self.task
-        gen = torch.Generator().manual_seed(t.seed + SEED_STRIDE * (1 + t.rank + 64 * self.epoch))
+        gen = torch.Generator().manual_seed(stream_seed(t.seed, 1 + t.rank + 64 * self.epoch))
         self.epoch += 1
         for _ in range(self.length):
             yield self.draw(gen)
