@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from symlight.app.cli import _resolve_config_args
+from symlight.app.argv import pre_parse
+from symlight.app.cli import resolve
 from symlight.cli import main, resolve_config
 from symlight.training import SymmetricModule
 
@@ -101,9 +102,14 @@ def test_wrong_config_key_fails_with_a_clear_message(tmp_path, monkeypatch):
 def test_bare_config_names_resolve_to_shipped_configs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert Path(resolve_config("argmax.yaml")).is_file()
-    for form in (["-c", "argmax.yaml"], ["--config", "argmax.yaml"], ["--config=argmax.yaml"]):
-        resolved = _resolve_config_args(["fit", *form])
-        assert Path(resolved[-1].removeprefix("--config=")).is_file(), form
+    forms = (["-c", "argmax.yaml"], ["--config", "argmax.yaml"], ["--config=argmax"])
+    for form in forms:
+        line = resolve(pre_parse(["fit", *form]))
+        assert Path(line.configs[0]).is_file() and Path(line.configs[0]).name == "argmax.yaml", form
+        assert line.args() == ["fit", f"--config={line.configs[0]}"]
+    for net in (["--model.init_args.net", "models/pairwise.yaml"], ["--model.init_args.net=models/pairwise.yaml"]):
+        line = resolve(pre_parse(["fit", "-c", "argmax", *net]))
+        assert Path(line.rest[-1].rpartition("=")[2]).is_file(), net
     (tmp_path / "argmax.yaml").write_text("seed_everything: 1\n")
     assert resolve_config("argmax.yaml") == "argmax.yaml"  # a local file wins
 
@@ -202,4 +208,5 @@ def test_last_checkpoint_is_the_latest_state_when_the_metric_stops_improving(tmp
     last = torch.load(folder / "last.ckpt", weights_only=False)
     best = torch.load(folder / "best.ckpt", weights_only=False)
     assert best["global_step"] == 5 and last["global_step"] == 15
+    assert sorted(p.name for p in folder.iterdir()) == ["best.ckpt", "last.ckpt"]  # renamed whole
     assert last["ArgmaxDataModule"]["train_epoch"] == 3  # resuming draws the next epoch's batches

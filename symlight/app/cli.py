@@ -15,6 +15,8 @@ stderr and exit status 2; set ``SYMLIGHT_TRACEBACK=1`` to see the traceback inst
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import difflib
 import logging
 import os
@@ -31,15 +33,12 @@ import torch
 import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
-from lightning.pytorch.callbacks import (
-    BasePredictionWriter,
-    Callback,
-    ModelCheckpoint,
-    TQDMProgressBar,
-)
+from lightning.pytorch.callbacks import BasePredictionWriter, Callback, Checkpoint, ModelSummary
+from lightning.pytorch.callbacks import ProgressBar as LightningProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
-from symlight.app.parse_errors import OneLineErrorParser
+from symlight.app.argv import CommandLine, pre_parse
+from symlight.app.parse_errors import OneLineErrorParser, ParserError, explain
 from symlight.app.plugins import broken_plugins, discover_tasks
 from symlight.callbacks import EquivarianceCheck, ProgressBar, RunCheckpoint
 from symlight.tasks import SetTask
@@ -53,12 +52,11 @@ TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
 
 class UsageError(SystemExit):
-    """A mistake in the command: one line on stderr (printed when the error is made), exit
-    status 2 and no traceback. ``str()`` is the message, for callers that catch it in-process.
+    """A mistake in the command: exit status 2 and no traceback. ``str()`` is the message; the
+    top-level :func:`symlight.cli.main` prints it as one line, ``symlight: error: MESSAGE``.
     """
 
     def __init__(self, message: str) -> None:
-        print(f"{PROG}: error: {message}", file=sys.stderr)
         super().__init__(2)
         self.message = message
 
@@ -98,66 +96,33 @@ def resolve_config(name: str) -> str:
     )
 
 
-CONFIG_FLAGS = ("--config", "-c")
+def shipped_value(value: str) -> str:
+    """A config-file value (``models/pairwise.yaml``, or ``--key=models/pairwise.yaml``) that is
+    not a file here but a shipped config, as the shipped path; any other value as it is."""
+    key, sep, path = value.rpartition("=")
+    if not path.endswith((".yaml", ".yml")) or Path(path).exists():
+        return value
+    shipped = _shipped() / path
+    return f"{key}{sep}{shipped}" if shipped.is_file() else value
 
 
-def _resolve_config_args(args: list[str]) -> list[str]:
-    """Resolve ``--config NAME`` and any ``--key NAME.yaml`` value to a shipped config if needed."""
-    out = list(args)
-    for i, arg in enumerate(out):
-        key, sep, value = arg.partition("=")
-        if sep and (key in CONFIG_FLAGS or (key.startswith("--") and _is_yaml(value))):
-            out[i] = f"{key}={_resolve_value(key, value)}"
-        elif i > 0 and (
-            out[i - 1] in CONFIG_FLAGS or (out[i - 1].startswith("-") and _is_yaml(arg))
-        ):
-            out[i] = _resolve_value(out[i - 1], arg)
-    return out
+def last_checkpoint(config: str | None) -> str:
+    """The newest ``last.ckpt`` of the runs of ``config`` (what ``--ckpt_path last`` stands for).
 
-
-def _is_yaml(value: str) -> bool:
-    return value.endswith((".yaml", ".yml"))
-
-
-def _resolve_value(key: str, value: str) -> str:
-    if key in CONFIG_FLAGS:
-        return resolve_config(value)
-    shipped = files("symlight.configs").joinpath(value)
-    return value if Path(value).exists() or not shipped.is_file() else str(shipped)
-
-
-def _first_config(args: list[str]) -> str | None:
-    for i, arg in enumerate(args):
-        if arg.startswith("--config="):
-            return arg.split("=", 1)[1]
-        if arg in CONFIG_FLAGS and i + 1 < len(args):
-            return args[i + 1]
-    return None
-
-
-def _resolve_last_checkpoint(args: list[str]) -> list[str]:
-    """Replace ``--ckpt_path last`` by the newest ``last.ckpt`` of the config's runs.
-
-    Done before parsing, so that LightningCLI rebuilds the network saved in that checkpoint.
+    Resolved before parsing, so that LightningCLI rebuilds the network saved in that checkpoint.
     """
-    out = list(args)
-    for i, arg in enumerate(out):
-        if arg != "--ckpt_path=last" and not (arg == "last" and i and out[i - 1] == "--ckpt_path"):
-            continue
-        config = _first_config(out)
-        if config is None:
-            raise UsageError("--ckpt_path last needs --config (runs are filed by config name)")
-        name = Path(config).stem
-        run = _latest_run(Path(LOG_ROOT) / name)
-        if run is None:
-            raise UsageError(
-                f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{name}/version_*/checkpoints "
-                f"(in {Path.cwd()}); train one first: {PROG} fit --config {Path(config).name}"
-            )
-        path = str(run / "checkpoints" / "last.ckpt")
-        print(f"{PROG}: --ckpt_path last: {path}{_describe_run(run)}", file=sys.stderr)
-        out[i] = f"--ckpt_path={path}" if arg.startswith("--") else path
-    return out
+    if config is None:
+        raise UsageError("--ckpt_path last needs --config (runs are filed by config name)")
+    name = Path(config).stem
+    run = _latest_run(Path(LOG_ROOT) / name)
+    if run is None:
+        raise UsageError(
+            f"--ckpt_path last: no checkpoint under {LOG_ROOT}/{name}/version_*/checkpoints "
+            f"(in {Path.cwd()}); train one first: {PROG} fit --config {Path(config).name}"
+        )
+    path = str(run / "checkpoints" / "last.ckpt")
+    print(f"{PROG}: --ckpt_path last: {path}{_describe_run(run)}", file=sys.stderr)
+    return path
 
 
 def _describe_run(run: Path) -> str:
@@ -170,20 +135,8 @@ def _describe_run(run: Path) -> str:
     return f" (network {net}, newest of {len(list(run.parent.glob('version_*')))} runs)"
 
 
-def _option(args: list[str], flag: str) -> str | None:
-    """The value of ``--flag VALUE`` or ``--flag=VALUE`` in ``args`` (the last one), else None."""
-    value = None
-    for i, arg in enumerate(args):
-        if arg.startswith(f"{flag}="):
-            value = arg.split("=", 1)[1]
-        elif arg == flag and i + 1 < len(args):
-            value = args[i + 1]
-    return value
-
-
-def _check_checkpoint(args: list[str]) -> None:
+def check_checkpoint(path: str | None) -> None:
     """Fail early, in one line, on a ``--ckpt_path`` that is missing or not a checkpoint."""
-    path = _option(args, "--ckpt_path")
     if path in (None, "", "null", "None", "best", "hpc") or "://" in path or ":" in Path(path).name:
         return
     if not Path(path).is_file():
@@ -219,7 +172,8 @@ class SymlightCLI(LightningCLI):
     its first training step leaves no run folder behind.
     """
 
-    _resumed = False  # fit continues a run in its own folder (never removed on failure)
+    resumed = False
+    """Whether ``fit`` continues a run in its own folder (never removed on failure)."""
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
@@ -247,7 +201,7 @@ class SymlightCLI(LightningCLI):
         if version is not None:
             # Resuming writes into the run's own, non-empty checkpoint folder on purpose.
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
-        self._resumed = version is not None
+        self.resumed = version is not None
         if config.trainer.logger in (None, True):
             config.trainer.logger = {
                 "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
@@ -259,25 +213,35 @@ class SymlightCLI(LightningCLI):
                 },
             }
 
-    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
-        if config.get("enable_checkpointing") is False:
-            # Lightning refuses any ModelCheckpoint when checkpointing is off, ours included.
-            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+    def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+        """Lightning's trainer with symlight's defaults: its own progress bar and the plain model
+        summary (rich installed or not), the prediction writer for ``predict``, the removal of a
+        new run's folder when it fails before its first step, and no checkpoint callback at all
+        when checkpointing is off.
+        """
+        config = self.config_init[self.subcommand]["trainer"]
+        given = config.get("callbacks") or []
+        callbacks = list(given) if isinstance(given, list) else [given]
+        bare = bool(config.get("barebones"))
+        if config.get("enable_progress_bar") is not False and not bare:
+            if not any(isinstance(c, LightningProgressBar) for c in callbacks):
+                callbacks.append(ProgressBar())
+        if config.get("enable_model_summary") is not False and not bare:
+            if not any(isinstance(c, ModelSummary) for c in callbacks):
+                callbacks.append(ModelSummary())
         if self.subcommand == "predict":
-            callbacks = [*callbacks, PredictionWriter()]
-        trainer = super()._instantiate_trainer(config, callbacks)
-        for i, callback in enumerate(trainer.callbacks):
-            if type(callback) is TQDMProgressBar and callback.refresh_rate == 1:
-                trainer.callbacks[i] = ProgressBar()  # the same bar, redrawn 10 times a second
+            callbacks.append(PredictionWriter())
+        if not self.resumed:
+            callbacks.append(ForgetFailedRun())
+        checkpointing_off = config.get("enable_checkpointing") is False
+        if checkpointing_off:
+            # Lightning refuses a ModelCheckpoint (ours is always configured) when checkpointing
+            # is off: build the trainer with it, then take every checkpoint callback out.
+            kwargs.setdefault("enable_checkpointing", True)
+        trainer = super().instantiate_trainer(**{"callbacks": callbacks, **kwargs})
+        if checkpointing_off:
+            trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, Checkpoint)]
         return trainer
-
-    def _run_subcommand(self, subcommand: str) -> None:
-        try:
-            super()._run_subcommand(subcommand)
-        except BaseException:
-            if not self._resumed:
-                _forget_failed_run(self.trainer)
-            raise
 
     def before_validate(self) -> None:
         self._quiet()
@@ -310,7 +274,7 @@ class SymlightCLI(LightningCLI):
         print(f"run folder: {_run_folder(trainer)}")
         if metrics:
             print(metrics_table(metrics))
-        elif stage == "val" and self._resumed:
+        elif stage == "val" and self.resumed:
             print(
                 f"nothing to train: the run had already reached max_epochs={trainer.max_epochs} "
                 f"(step {trainer.global_step}); its figures are in the run folder"
@@ -374,17 +338,19 @@ class PredictionWriter(BasePredictionWriter):
         print(f"predictions of {count} sets written to {path}")
 
 
-def _forget_failed_run(trainer: Trainer) -> None:
-    """Remove the run folder of a new run that failed before its first training step.
+class ForgetFailedRun(Callback):
+    """Removes the run folder of a new run that fails before its first training step.
 
-    Such folders hold only ``config.yaml`` and an empty event file. Never called for a run being
-    resumed in its own folder.
+    Such folders hold only ``config.yaml`` and an empty event file. The CLI leaves this callback
+    out of a run resumed in its own folder, and a folder that holds a checkpoint is always kept.
     """
-    if trainer.global_step > 0 or not trainer.is_global_zero:
-        return
-    folder = getattr(trainer.logger, "log_dir", None)
-    if folder and Path(folder).is_dir() and not any(Path(folder).rglob("*.ckpt")):
-        shutil.rmtree(folder, ignore_errors=True)
+
+    def on_exception(self, trainer: Trainer, pl_module, exception: BaseException) -> None:
+        if trainer.global_step > 0 or not trainer.is_global_zero:
+            return
+        folder = getattr(trainer.logger, "log_dir", None)
+        if folder and Path(folder).is_dir() and not any(Path(folder).rglob("*.ckpt")):
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _version_of(ckpt: Path, task_dir: Path) -> int | None:
@@ -421,87 +387,142 @@ def _user_message(error: BaseException) -> str | None:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
-def _has_checkpoint(argv: list[str]) -> bool:
-    return any(a == "--ckpt_path" or a.startswith("--ckpt_path=") for a in argv[1:])
+NOISE = (
+    # test/predict from a checkpoint log to a new run folder, by design.
+    r"The dirpath has changed from",
+    # Fresh-batch datasets are iterable with a length (for progress bars) and loaded in-process.
+    r"Your `IterableDataset` has `__len__` defined",
+    # predict's loaders hold ready-made batches; the prediction file does not need their indices.
+    r"Couldn't infer the batch indices",
+    # Raised inside Lightning's pytree helper by newer torch; it does not affect training.
+    r".*isinstance\(treespec, LeafSpec\)",
+)
+"""Warnings that say nothing to a symlight user, ignored while a command runs."""
 
 
-def _shows(argv: list[str]) -> bool:
-    """True for a command that only prints (help or the config) and runs nothing."""
-    return any(a.split("=", 1)[0] in ("-h", "--help", "--print_config") for a in argv[1:])
+class _Chatter(logging.Filter):
+    """Drops Lightning's advertisement for its cloud logger, "Seed set to 0" (the config says so,
+    on every run and rank) and the note that symlight's model summary replaces the default one."""
+
+    DROPPED = ("💡 Tip", "Seed set to", "Trainer already configured with model summary callbacks")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(self.DROPPED)
 
 
-def _no_tips(record: logging.LogRecord) -> bool:
-    """Drops Lightning's advertisement for its cloud logger, printed before every run."""
-    return "💡 Tip" not in str(record.msg)
+CHATTY_LOGGERS = (
+    "lightning.pytorch.utilities.rank_zero",
+    "lightning.fabric.utilities.rank_zero",
+    "lightning.fabric.utilities.seed",
+)
 
 
-def _needs_config(argv: list[str]) -> bool:
-    """True for ``symlight fit`` (etc.) with neither a config nor model/data arguments."""
-    if not argv or argv[0] not in TRAINER_COMMANDS:
-        return False
-    flags = ("-c", "--config", "-h", "--help", "--print_config", "--model", "--data")
-    return not any(a.split("=", 1)[0].startswith(flags) for a in argv[1:])
+@contextlib.contextmanager
+def quiet_run():
+    """While a command runs: :data:`NOISE` ignored and Lightning's chatter filtered; both are
+    undone when it ends, however it ends."""
+    chatter = _Chatter()
+    loggers = [logging.getLogger(name) for name in CHATTY_LOGGERS]
+    with warnings.catch_warnings():
+        for message in NOISE:
+            warnings.filterwarnings("ignore", message=message)
+        for logger in loggers:
+            logger.addFilter(chatter)
+        try:
+            yield
+        finally:
+            for logger in loggers:
+                logger.removeFilter(chatter)
+
+
+def resolve(line: CommandLine) -> CommandLine:
+    """``line`` with shipped config names resolved to their files and ``--ckpt_path last`` to the
+    newest checkpoint; a missing or damaged checkpoint is an error."""
+    configs = tuple(resolve_config(config) for config in line.configs)
+    ckpt_path = line.ckpt_path
+    if ckpt_path == "last":
+        ckpt_path = last_checkpoint(line.configs[0] if line.configs else None)
+    check_checkpoint(ckpt_path)
+    rest = tuple(shipped_value(token) for token in line.rest)
+    return line.replace(configs=configs, ckpt_path=ckpt_path, rest=rest)
+
+
+def relaunch_with(args: list[str]) -> None:
+    """Make ``args`` the process's own command line.
+
+    With ``strategy=ddp``, Lightning starts each extra rank with ``sys.argv``: the ranks then
+    read the resolved config paths and checkpoint, instead of resolving ``--ckpt_path last``
+    (and saying so) again.
+    """
+    sys.argv[1:] = args
+
+
+def _guide(line: CommandLine) -> None:
+    """Fail with a hint for ``symlight fit`` (etc.) given neither a config nor a model and data;
+    warn when an evaluation has no checkpoint."""
+    if line.command not in TRAINER_COMMANDS or line.shows:
+        return
+    if not line.configs and not any(o.startswith(("--model", "--data")) for o in line.options):
+        typo = difflib.get_close_matches("--config", line.options, n=1, cutoff=0.7)
+        raise UsageError(
+            f"{line.command} needs a config"
+            + (f" ({typo[0]} is not an option: did you mean --config?)" if typo else "")
+            + f": try `{PROG} {line.command} --config argmax.yaml`; "
+            f"shipped configs: {', '.join(shipped_configs())}"
+        )
+    if line.command != "fit" and line.ckpt_path is None:
+        print(
+            f"{PROG}: warning: {line.command} without --ckpt_path uses the untrained weights of a "
+            "new network; pass --ckpt_path last (the latest run of this config) or a checkpoint file",
+            file=sys.stderr,
+        )
+
+
+CLASS_GROUPS = {"trainer": Trainer, "checkpoint": RunCheckpoint, "equivariance": EquivarianceCheck}
+"""The class behind each group of options that is not a subclass choice (for error messages)."""
 
 
 def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
     """Run a Lightning command (fit, validate, test, predict); ``args`` defaults to
-    ``sys.argv[1:]``. ``epilog`` ends ``--help``.
+    ``sys.argv[1:]``. ``epilog`` ends ``--help``. A mistake in the command raises
+    :class:`UsageError`.
     """
-    argv = list(sys.argv[1:] if args is None else args)
+    try:
+        line = pre_parse(sys.argv[1:] if args is None else args)
+    except argparse.ArgumentError as error:
+        raise UsageError(str(error)) from None
     discover_tasks()
     for name, error in sorted(broken_plugins().items()):
         print(f"{PROG}: warning: task plug-in {name} is broken: {error}", file=sys.stderr)
-    if _needs_config(argv):
-        flags = [a.split("=", 1)[0] for a in argv[1:] if a.startswith("--")]
-        typo = difflib.get_close_matches("--config", flags, n=1, cutoff=0.7)
-        raise UsageError(
-            f"{argv[0]} needs a config"
-            + (f" ({typo[0]} is not an option: did you mean --config?)" if typo else "")
-            + f": try `{PROG} {argv[0]} --config argmax.yaml`; "
-            f"shipped configs: {', '.join(shipped_configs())}"
-        )
-    argv = _resolve_last_checkpoint(_resolve_config_args(argv))
-    _check_checkpoint(argv)
-    if argv and argv[0] in TRAINER_COMMANDS[1:] and not _has_checkpoint(argv) and not _shows(argv):
-        print(
-            f"{PROG}: warning: {argv[0]} without --ckpt_path uses the untrained weights of a new "
-            "network; pass --ckpt_path last (the latest run of this config) or a checkpoint file",
-            file=sys.stderr,
-        )
+    _guide(line)
+    line = resolve(line)
     if args is None:
-        # Rewrite in place: DDP re-launches each extra rank with this same command line.
-        sys.argv[1:] = argv
-    # "Seed set to 0" on every run (and rank) says nothing the config does not.
-    logging.getLogger("lightning.fabric.utilities.seed").setLevel(logging.WARNING)
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
-        logging.getLogger(name).addFilter(_no_tips)  # a filter is added once, however often
-    # test/predict from a checkpoint log to a new run folder, by design.
-    warnings.filterwarnings("ignore", message=r"The dirpath has changed from")
-    # Fresh-batch datasets are iterable with a length (for progress bars) and loaded in-process.
-    warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
-    # predict's loaders hold ready-made batches; the prediction file does not need their indices.
-    warnings.filterwarnings("ignore", message=r"Couldn't infer the batch indices")
-    # Raised inside Lightning's pytree helper by newer torch; it does not affect training.
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+        relaunch_with(line.args())
+    commands = {name: {"prog": f"{PROG} {name}", "allow_abbrev": False} for name in TRAINER_COMMANDS}
     try:
-        return SymlightCLI(
-            SymmetricModule,
-            SetTask,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            parser_class=OneLineErrorParser,
-            seed_everything_default=0,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={
-                "prog": PROG,
-                "description": "Train and evaluate permutation-symmetric networks on set tasks "
-                "(LightningCLI).",
-                "epilog": epilog or None,
-                **{name: {"prog": f"{PROG} {name}"} for name in TRAINER_COMMANDS},
-            },
-            args=None if args is None else argv,
-            auto_configure_optimizers=False,
-        )
+        with quiet_run():
+            return SymlightCLI(
+                SymmetricModule,
+                SetTask,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                parser_class=OneLineErrorParser,
+                seed_everything_default=0,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={
+                    "prog": PROG,
+                    "description": "Train and evaluate permutation-symmetric networks on set "
+                    "tasks (LightningCLI).",
+                    "epilog": epilog or None,
+                    "allow_abbrev": False,
+                    **commands,
+                },
+                args=None if args is None else line.args(),
+                auto_configure_optimizers=False,
+            )
+    except ParserError as error:
+        message = explain(error.parser, line.configs, line.rest, CLASS_GROUPS, error.error)
+        raise UsageError(message) from None
     except USER_ERRORS as error:
         message = _user_message(error)
         if message is None or os.environ.get("SYMLIGHT_TRACEBACK"):

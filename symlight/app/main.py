@@ -79,9 +79,17 @@ def help_epilog() -> str:
 
 
 def main(args: list[str] | None = None) -> cli.SymlightCLI | None:
-    """Run the symlight command line; ``args`` defaults to ``sys.argv[1:]``."""
+    """Run the symlight command line; ``args`` defaults to ``sys.argv[1:]``.
+
+    A mistake in the command (:class:`~symlight.app.cli.UsageError`) ends with one line on
+    stderr, ``symlight: error: MESSAGE``, and exit status 2.
+    """
     argv = list(sys.argv[1:] if args is None else args)
-    if argv and argv[0] in EXTRA_COMMANDS:
-        EXTRA_COMMANDS[argv[0]][0](argv[1:])
-        return None
-    return cli.run(args, epilog=help_epilog())
+    try:
+        if argv and argv[0] in EXTRA_COMMANDS:
+            EXTRA_COMMANDS[argv[0]][0](argv[1:])
+            return None
+        return cli.run(args, epilog=help_epilog())
+    except cli.UsageError as error:
+        print(f"{cli.PROG}: error: {error}", file=sys.stderr)
+        raise
