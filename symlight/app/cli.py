@@ -187,10 +187,13 @@ class SymlightCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
-        for source in ("element_shape", "out_channels", "out_order"):
-            parser.link_arguments(
-                f"data.{source}", f"model.init_args.{source}", apply_on="instantiate"
-            )
+        parser.link_arguments(
+            "data.element_shape", "model.init_args.element_shape", apply_on="instantiate"
+        )
+        # the task's output representation (a Rep), printed: "1x1 @ D_20"
+        parser.link_arguments(
+            "data.rep_out", "model.init_args.rep_out", compute_fn=str, apply_on="instantiate"
+        )
 
     def before_instantiate_classes(self) -> None:
         config = self.config[self.subcommand] if self.subcommand else self.config
