@@ -59,7 +59,7 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path, monkeypatch):
 
     model = SymmetricModule.load_from_checkpoint(run / "checkpoints" / "last.ckpt")
     assert type(model.net).__name__ == "PairwiseNet"
-    assert model.hparams.out_order == 1
+    assert model.hparams.rep_out == "1x1"  # the task's output representation, linked
 
 
 def test_resuming_with_another_length_or_other_data_fails_clearly(tmp_path, monkeypatch):
@@ -195,7 +195,7 @@ def test_data_dimensions_are_linked_into_the_model(tmp_path, monkeypatch):
         ]
     )
     assert tuple(cli.model.hparams.element_shape) == (5,)
-    assert cli.model.hparams.out_order == 0
+    assert cli.model.hparams.rep_out == "1x0"  # max of a set: one invariant channel
     assert cli.model.net.out_order == 0
 
 
