@@ -14,8 +14,8 @@ TensorBoard folder ``<out>/runs/trial_NNNN``. The trial's value is the final ``o
 final metrics, the network's parameter count, the steps and seconds are stored as user attributes.
 
 Optuna's storage is the record: by default ``<out>/study.db`` (SQLite). A re-run skips finished
-trials and re-runs the failed ones and those left running by a process that died (on this machine at
-once; on other machines once Optuna's heartbeat marks them stale). ``--workers N`` starts N worker
+trials and re-runs the failed ones; a trial left running by a process that died is failed by Optuna's
+heartbeat once it is stale and queued again by Optuna's retry callback. ``--workers N`` starts N worker
 processes on the same storage; several machines share a PostgreSQL or MySQL ``--storage`` URL.
 Afterwards the trials are exported to ``<out>/trials.csv`` (``study.trials_dataframe()``), a markdown
 table of mean ± std over seeds (``<out>/results.md``) and the plots the config asks for
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import io
 import json
 import os
@@ -42,6 +41,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from symlight.app.cli import UsageError
 from symlight.app.cli import run as run_cli
 from symlight.app.sweep.config import SweepConfig, cli_value, load_sweep
 from symlight.app.sweep.report import plot_all, results_table
@@ -49,7 +49,13 @@ from symlight.app.sweep.report import plot_all, results_table
 __all__ = ["SweepConfig", "fit_trial", "load_sweep", "main", "run_sweep"]
 
 HOST = socket.gethostname()
-HEARTBEAT_S, GRACE_S = 30, 120
+HEARTBEAT_S, GRACE_S = 10, 30
+"""Optuna's heartbeat: a running trial's worker writes one every HEARTBEAT_S seconds; a trial
+without one for GRACE_S seconds is stale (its worker died): failed, and queued again."""
+RETRIES = 3
+"""How often one trial is queued again after failing (by an error, or stale)."""
+POLL_S = 2
+"""How often an idle worker looks at the trials that other workers are running."""
 
 
 class TrialError(RuntimeError):
@@ -87,6 +93,8 @@ def _run_fit(args: list[str], run: Path, timeout: float | None, in_process: bool
             lines = errors.getvalue().splitlines()
             chosen = [line for line in lines if "error:" in line] or lines[-1:]
             said = " ".join(" ".join(chosen).split())[-500:] or f"{type(err).__name__}: {err}"
+            if isinstance(err, UsageError):  # the command's own one-line message
+                said = str(err)
             (run / "fit.log").write_text(errors.getvalue())
             raise TrialError(f"fit failed: {said}") from err
         finally:
@@ -138,6 +146,8 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float:
         cfg = self.cfg
         trial.set_user_attr("worker", f"{HOST}:{os.getpid()}")
+        if trial.user_attrs.get("error"):  # a retry carries the failed trial's user attributes
+            trial.set_user_attr("error", None)
         args = self.trial_args(trial)
         _skip_duplicate(self.study, trial)
         version = f"trial_{trial.number:04d}"
@@ -184,44 +194,16 @@ def _skip_duplicate(study: optuna.Study, trial: optuna.Trial) -> None:
 
 
 # -- the study ------------------------------------------------------------------------------------
-def _retry(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a failed or stale trial's point again, unless it is done, running or queued already."""
-    grid_id = trial.system_attrs.get("grid_id")
-    for other in study.get_trials(deepcopy=False):
-        if grid_id is None and other.system_attrs.get("retry_of") == trial.number:
-            return
-        active = other.state in (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
-        if grid_id is not None and active and other.system_attrs.get("grid_id") == grid_id:
-            return
-    attrs = {"retry_of": trial.number, "fixed_params": dict(trial.params)}
-    for key in ("grid_id", "search_space"):
-        if key in trial.system_attrs:
-            attrs[key] = trial.system_attrs[key]
-    study.add_trial(
-        optuna.create_trial(
-            state=TrialState.WAITING,
-            params=trial.params,
-            distributions=trial.distributions,
-            system_attrs=attrs,
-        )
-    )
-
-
 def open_storage(url: str) -> optuna.storages.RDBStorage:
-    """Optuna's RDB storage with heartbeats, so trials of a dead worker are failed and queued again."""
+    """Optuna's RDB storage with heartbeats: a trial of a dead worker is failed once it is stale,
+    and Optuna's :class:`~optuna.storages.RetryFailedTrialCallback` queues it again."""
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    names = inspect.signature(optuna.storages.RDBStorage).parameters
-    callback = (
-        "heartbeat_stale_trial_callback"
-        if "heartbeat_stale_trial_callback" in names
-        else "failed_trial_callback"
-    )
     return optuna.storages.RDBStorage(
         url,
         engine_kwargs=engine,
         heartbeat_interval=HEARTBEAT_S,
         grace_period=GRACE_S,
-        **{callback: _retry},
+        heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES),
     )
 
 
@@ -251,45 +233,38 @@ def open_study(cfg: SweepConfig, url: str, name: str, quick: bool) -> optuna.Stu
     return study
 
 
-def _alive(worker: str | None) -> bool:
-    if not worker:
-        return True
-    host, _, pid = worker.rpartition(":")
-    if host != HOST:
-        return True  # another machine: Optuna's heartbeat decides
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def recover(study: optuna.Study) -> None:
-    """Fail the trials left running by a dead process on this machine; queue unfinished points again.
-
-    A grid point is queued once when none of its trials is complete, running or queued; a failed
-    trial of a search space is queued once (its retry, if that failed too, on the next run).
+    """Queue each failed trial once more (with Optuna's retry callback, at most :data:`RETRIES`
+    times in a row), unless it was retried already or its grid point is done, running or queued.
     """
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        if not _alive(t.user_attrs.get("worker")):
-            # as optuna.storages.fail_stale_trials does for a trial whose heartbeat stopped
-            study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL, TrialState.PRUNED)):
-        _retry(study, t)
+    retry = optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES)
+    trials = study.get_trials(deepcopy=False)
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    active = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
+    covered = {t.system_attrs.get("grid_id") for t in trials if t.state in active} - {None}
+    for t in trials:
+        if t.state == TrialState.FAIL and t.number not in retried:
+            if t.system_attrs.get("grid_id") not in covered:
+                retry(study, t)
 
 
 def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
-    """Whether a worker should start another trial."""
-    trials = study.get_trials(deepcopy=False)
-    if any(t.state == TrialState.WAITING for t in trials):
-        return True
-    if cfg.grid:
-        touched = {t.system_attrs.get("grid_id") for t in trials} - {None}
-        return len(touched) < cfg.total
-    busy = sum(t.state in (TrialState.COMPLETE, TrialState.RUNNING) for t in trials)
-    return busy < cfg.total
+    """Whether a worker should start another trial. While other workers run the last trials, it
+    waits: one of them may die, and its trial, once stale, is queued again."""
+    while True:
+        optuna.storages.fail_stale_trials(study)  # queues the stale trials again
+        trials = study.get_trials(deepcopy=False)
+        if any(t.state == TrialState.WAITING for t in trials):
+            return True
+        if cfg.grid:
+            touched = {t.system_attrs.get("grid_id") for t in trials} - {None}
+            if len(touched) < cfg.total:
+                return True
+        elif sum(t.state in (TrialState.COMPLETE, TrialState.RUNNING) for t in trials) < cfg.total:
+            return True
+        if not any(t.state == TrialState.RUNNING for t in trials):
+            return False
+        time.sleep(POLL_S)
 
 
 def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callbacks=()) -> None:
@@ -319,6 +294,22 @@ def run_sweep(
     progress: bool = True,
 ) -> optuna.Study:
     """Run (or finish) a sweep, then export its CSV, table and plots; returns the study."""
+    with warnings.catch_warnings():
+        # heartbeats and stale-trial checks are experimental in Optuna; they are what we rely on
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+        return _run_sweep(cfg, out, storage, study_name, workers, quick, worker, progress)
+
+
+def _run_sweep(
+    cfg: SweepConfig,
+    out: Path,
+    storage: str | None,
+    study_name: str | None,
+    workers: int,
+    quick: bool,
+    worker: bool,
+    progress: bool,
+) -> optuna.Study:
     from tqdm.auto import tqdm
 
     out = out.resolve()
@@ -326,7 +317,6 @@ def run_sweep(
     url = storage or f"sqlite:///{out / 'study.db'}"
     name = study_name or cfg.name + ("-quick" if quick else "")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     study = open_study(cfg, url, name, quick)
     if worker:
         work(study, cfg, out, quick)
