@@ -1,12 +1,15 @@
 """The command line for a new user: one-line errors, no leftover run folders, a final metrics
 table, predictions on disk, help that lists every command, broken plug-ins contained."""
 
+import logging
+import warnings
 from importlib.metadata import EntryPoint
 
 import pytest
 import torch
 
 import symlight.app.plugins
+from symlight.app.cli import CHATTY_LOGGERS
 from symlight.callbacks import ProgressBar
 from symlight.cli import main, metrics_table
 
@@ -98,6 +101,10 @@ def test_a_run_from_fit_to_predict(tmp_path, monkeypatch, capsys):
             ["--trainer.max_epocs", "2"],
             "unrecognized arguments: --trainer.max_epocs 2 (did you mean --trainer.max_epochs?)",
         ),
+        (  # a prefix of an option is not that option
+            ["--trainer.max_epoch", "1"],
+            "unrecognized arguments: --trainer.max_epoch 1 (did you mean --trainer.max_epochs?)",
+        ),
         (["--model.init_args.lr", "fast"], "model.lr (SymmetricModule): expected float, got fast"),
         (["--data.init_args.target", "rnak"], "data.target (ArgmaxDataModule): expected one of ["),
         (
@@ -126,6 +133,16 @@ def test_parser_mistakes_are_one_line_with_the_closest_option(
     assert stderr.count("\n") == 1 and "usage:" not in stderr  # the error line, nothing else
     assert expected in one_error_line(stderr)
     assert not (tmp_path / "lightning_logs").exists()
+
+
+def test_a_command_leaves_no_warning_or_logging_filter_behind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    loggers = [logging.getLogger(name) for name in CHATTY_LOGGERS]
+    before = (list(warnings.filters), [list(logger.filters) for logger in loggers])
+    main(["fit", "--config", "argmax", "--trainer.fast_dev_run=1", "--data.init_args.val_sets=8"])
+    with pytest.raises(SystemExit):
+        main(["fit", "--config", "argmax", "--model.init_args.lr=-1"])
+    assert (list(warnings.filters), [list(logger.filters) for logger in loggers]) == before
 
 
 def test_evaluating_without_a_checkpoint_warns_of_untrained_weights(tmp_path, monkeypatch, capsys):
