@@ -78,7 +78,8 @@ class LastCheckpoint(ModelCheckpoint):
 
     def publish(self, trainer: L.Trainer) -> None:
         """Rename a freshly written ``last.partial.ckpt`` to ``last.ckpt`` (on global rank 0) and
-        record it as ``last_model_path`` (on every rank)."""
+        record it as ``last_model_path`` (on every rank).
+        """
         partial = self.best_model_path
         if not partial:
             return

@@ -107,7 +107,10 @@ def test_bare_config_names_resolve_to_shipped_configs(tmp_path, monkeypatch):
         line = resolve(pre_parse(["fit", *form]))
         assert Path(line.configs[0]).is_file() and Path(line.configs[0]).name == "argmax.yaml", form
         assert line.args() == ["fit", f"--config={line.configs[0]}"]
-    for net in (["--model.init_args.net", "models/pairwise.yaml"], ["--model.init_args.net=models/pairwise.yaml"]):
+    for net in (
+        ["--model.init_args.net", "models/pairwise.yaml"],
+        ["--model.init_args.net=models/pairwise.yaml"],
+    ):
         line = resolve(pre_parse(["fit", "-c", "argmax", *net]))
         assert Path(line.rest[-1].rpartition("=")[2]).is_file(), net
     (tmp_path / "argmax.yaml").write_text("seed_everything: 1\n")

@@ -38,7 +38,8 @@ class CommandLine:
 
     def args(self) -> list[str]:
         """The command line for LightningCLI: the command, the config files, the other arguments
-        in their order, then ``--ckpt_path`` and the help or print-config flag."""
+        in their order, then ``--ckpt_path`` and the help or print-config flag.
+        """
         args = [self.command] if self.command else []
         args += [f"--config={config}" for config in self.configs]
         args += self.rest
@@ -47,7 +48,9 @@ class CommandLine:
         if self.help:
             args.append("--help")
         if self.print_config is not None:
-            args.append(f"--print_config={self.print_config}" if self.print_config else "--print_config")
+            args.append(
+                f"--print_config={self.print_config}" if self.print_config else "--print_config"
+            )
         return args
 
 

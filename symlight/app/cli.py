@@ -98,7 +98,8 @@ def resolve_config(name: str) -> str:
 
 def shipped_value(value: str) -> str:
     """A config-file value (``models/pairwise.yaml``, or ``--key=models/pairwise.yaml``) that is
-    not a file here but a shipped config, as the shipped path; any other value as it is."""
+    not a file here but a shipped config, as the shipped path; any other value as it is.
+    """
     key, sep, path = value.rpartition("=")
     if not path.endswith((".yaml", ".yml")) or Path(path).exists():
         return value
@@ -405,7 +406,8 @@ NOISE = (
 
 class _Chatter(logging.Filter):
     """Drops Lightning's advertisement for its cloud logger, "Seed set to 0" (the config says so,
-    on every run and rank) and the note that symlight's model summary replaces the default one."""
+    on every run and rank) and the note that symlight's model summary replaces the default one.
+    """
 
     DROPPED = ("💡 Tip", "Seed set to", "Trainer already configured with model summary callbacks")
 
@@ -423,7 +425,8 @@ CHATTY_LOGGERS = (
 @contextlib.contextmanager
 def quiet_run():
     """While a command runs: :data:`NOISE` ignored and Lightning's chatter filtered; both are
-    undone when it ends, however it ends."""
+    undone when it ends, however it ends.
+    """
     chatter = _Chatter()
     loggers = [logging.getLogger(name) for name in CHATTY_LOGGERS]
     with warnings.catch_warnings():
@@ -440,7 +443,8 @@ def quiet_run():
 
 def resolve(line: CommandLine) -> CommandLine:
     """``line`` with shipped config names resolved to their files and ``--ckpt_path last`` to the
-    newest checkpoint; a missing or damaged checkpoint is an error."""
+    newest checkpoint; a missing or damaged checkpoint is an error.
+    """
     configs = tuple(resolve_config(config) for config in line.configs)
     ckpt_path = line.ckpt_path
     if ckpt_path == "last":
@@ -462,7 +466,8 @@ def relaunch_with(args: list[str]) -> None:
 
 def _guide(line: CommandLine) -> None:
     """Fail with a hint for ``symlight fit`` (etc.) given neither a config nor a model and data;
-    warn when an evaluation has no checkpoint."""
+    warn when an evaluation has no checkpoint.
+    """
     if line.command not in TRAINER_COMMANDS or line.shows:
         return
     if not line.configs and not any(o.startswith(("--model", "--data")) for o in line.options):
@@ -501,7 +506,9 @@ def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
     line = resolve(line)
     if args is None:
         relaunch_with(line.args())
-    commands = {name: {"prog": f"{PROG} {name}", "allow_abbrev": False} for name in TRAINER_COMMANDS}
+    commands = {
+        name: {"prog": f"{PROG} {name}", "allow_abbrev": False} for name in TRAINER_COMMANDS
+    }
     try:
         with quiet_run():
             return SymlightCLI(

@@ -111,7 +111,9 @@ def _check(item: Given, known: list[str], classes: dict[str, type], groups: Mapp
     where = owner.replace(".init_args", "")
     if options and name not in options:
         listed = f"; options: {', '.join(options)}"
-        return f"{where} ({cls.__name__}): unknown option {name!r}{_suggestion(name, options)}{listed}"
+        return (
+            f"{where} ({cls.__name__}): unknown option {name!r}{_suggestion(name, options)}{listed}"
+        )
     return _bad_value(item, owner, classes) if len(rest) == 2 else None
 
 
@@ -138,7 +140,8 @@ def _bad_value(item: Given, owner: str, classes: Mapping[str, type]) -> str | No
 # -- what was given --------------------------------------------------------------------------------
 def _given(configs: Sequence[str], args: Sequence[str]) -> Iterator[Given]:
     """Every value of the config files, then of the arguments, in the order the parser reads them;
-    a config file given as a value (``--model.init_args.net models/pairwise.yaml``) is read too."""
+    a config file given as a value (``--model.init_args.net models/pairwise.yaml``) is read too.
+    """
     for config in configs:
         yield from _from_file(Path(config), "")
     i = 0

@@ -100,9 +100,7 @@ def _run_fit(args: list[str], run: Path, timeout: float | None, in_process: bool
         finally:
             sys.stderr.write(errors.getvalue())
     else:
-        code = (
-            "import sys; from symlight.app.sweep.study import fit_trial; fit_trial(sys.argv[1], sys.argv[2:])"
-        )
+        code = "import sys; from symlight.app.sweep.study import fit_trial; fit_trial(sys.argv[1], sys.argv[2:])"
         cmd = [sys.executable, "-c", code, str(result), *args]
         with open(run / "fit.log", "w") as log:
             try:
@@ -196,7 +194,8 @@ def _skip_duplicate(study: optuna.Study, trial: optuna.Trial) -> None:
 # -- the study ------------------------------------------------------------------------------------
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats: a trial of a dead worker is failed once it is stale,
-    and Optuna's :class:`~optuna.storages.RetryFailedTrialCallback` queues it again."""
+    and Optuna's :class:`~optuna.storages.RetryFailedTrialCallback` queues it again.
+    """
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     return optuna.storages.RDBStorage(
         url,
@@ -250,7 +249,8 @@ def recover(study: optuna.Study) -> None:
 
 def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
     """Whether a worker should start another trial. While other workers run the last trials, it
-    waits: one of them may die, and its trial, once stale, is queued again."""
+    waits: one of them may die, and its trial, once stale, is queued again.
+    """
     while True:
         optuna.storages.fail_stale_trials(study)  # queues the stale trials again
         trials = study.get_trials(deepcopy=False)
