@@ -9,6 +9,7 @@ from scipy.stats import chisquare
 
 from symlight.callbacks import EquivarianceCheck
 from symlight.check import EquivarianceViolation, assert_equivariant, equivariance_error
+from symlight.cli import main
 from symlight.groups import (
     PermutationGroup,
     alternating,
@@ -434,3 +435,40 @@ def test_ring_config_learns_and_a_set_network_cannot(tmp_path):
         accuracy[name] = values["val/acc"][-1]
         assert max(values["equivariance/max_rel_error"]) < 1e-4
     assert accuracy["ring"] > 0.8 and accuracy["set"] < 0.1, accuracy
+
+
+# -- the group flows from the data ----------------------------------------------------------------
+
+RING_FIT = [
+    "--trainer.max_epochs=1",
+    "--trainer.enable_progress_bar=false",
+    "--data.init_args.batches_per_epoch=3",
+    "--data.init_args.val_sets=16",
+]
+
+
+@pytest.mark.timeout(240)
+def test_ring_with_another_size_trains_a_network_for_its_group(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = main(["fit", "--config", "ring", "--data.init_args.n", "20", *RING_FIT])
+    net = cli.model.net
+    assert net.group == dihedral(20) and net.rep_out.group == dihedral(20)
+    assert cli.trainer.global_step == 3
+    assert cli.trainer.callback_metrics["equivariance/max_abs_error"] < 1e-4
+    saved = torch.load(
+        next(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True
+    )["hyper_parameters"]
+    assert saved["rep_out"] == "1x1 @ D_20"
+
+
+@pytest.mark.timeout(240)
+def test_a_network_built_for_another_group_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    args = ["fit", "--config", "ring", "--data.init_args.n", "20", *RING_FIT]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*args, "--model.init_args.net.init_args.group", "dihedral(16)"])
+    assert exit_info.value.code == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("symlight: error: EquivariantNetwork is built for the group D_16")
+    assert "1x1 @ D_20" in error
+    assert not (tmp_path / "lightning_logs").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Literal
@@ -103,7 +104,13 @@ def _build_net(net: NetworkFactory, in_channels: int, rep_out: Rep) -> nn.Module
 
 
 def _unset_group(net: NetworkFactory) -> bool:
-    """True when ``net`` takes a ``group`` and none was configured."""
+    """True when ``net`` takes a ``group`` and none was configured.
+
+    From a config, ``net`` is a ``functools.partial`` holding every ``init_args`` value of the
+    network class (``group=None`` when the config leaves it out); from Python, any callable.
+    """
+    if isinstance(net, functools.partial) and "group" in net.keywords:
+        return net.keywords["group"] is None
     try:
         parameter = inspect.signature(net).parameters.get("group")
     except (TypeError, ValueError):
