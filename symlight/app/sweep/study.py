@@ -194,7 +194,7 @@ def _skip_duplicate(study: optuna.Study, trial: optuna.Trial) -> None:
 # -- the study ------------------------------------------------------------------------------------
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats: a trial of a dead worker is failed once it is stale,
-    and Optuna's :class:`~optuna.storages.RetryFailedTrialCallback` queues it again.
+    and Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` queues it again.
     """
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
     return optuna.storages.RDBStorage(
@@ -202,7 +202,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         engine_kwargs=engine,
         heartbeat_interval=HEARTBEAT_S,
         grace_period=GRACE_S,
-        heartbeat_stale_trial_callback=optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES),
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES),
     )
 
 
@@ -236,7 +236,7 @@ def recover(study: optuna.Study) -> None:
     """Queue each failed trial once more (with Optuna's retry callback, at most :data:`RETRIES`
     times in a row), unless it was retried already or its grid point is done, running or queued.
     """
-    retry = optuna.storages.RetryFailedTrialCallback(max_retry=RETRIES)
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
     trials = study.get_trials(deepcopy=False)
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
     active = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
