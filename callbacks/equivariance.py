@@ -21,7 +21,6 @@ __all__ = ["EquivarianceCheck", "OnViolation"]
 OnViolation = Literal["warn", "raise", "log"]
 
 
-
 class EquivarianceCheck(Callback):
     """Measures, during validation, how far the model is from the task's symmetry (S_n, or the
     group the task's ``SetSymmetry`` names).
@@ -99,9 +98,7 @@ class EquivarianceCheck(Callback):
         self._message: str | None = None
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        self._generator = torch.Generator().manual_seed(
-            stream_seed(self.seed, trainer.global_rank)
-        )
+        self._generator = torch.Generator().manual_seed(stream_seed(self.seed, trainer.global_rank))
 
     def _due(self, batch_idx: int) -> bool:
         if self.every_n_steps is None:

@@ -17,8 +17,8 @@ from symlight.models import (
     SetModule,
     build_layer,
 )
-from symlight.training import SymmetricModule
 from symlight.symmetry import SetSymmetry
+from symlight.training import SymmetricModule
 
 
 def test_the_mlp_baseline_is_a_set_module_without_the_equivariant_contract():

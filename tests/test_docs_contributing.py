@@ -45,7 +45,9 @@ def test_the_example_layer_breaks_the_check_when_it_is_wrong():
     layer.forward = lambda x, mask=None: x - x[:, :1]  # compares with the first element
     x = torch.randn(3, 5, 2, dtype=torch.float64)
     try:
-        assert_equivariant(layer, {"x": x, "mask": torch.ones(3, 5, dtype=torch.bool)}, SetSymmetry())
+        assert_equivariant(
+            layer, {"x": x, "mask": torch.ones(3, 5, dtype=torch.bool)}, SetSymmetry()
+        )
     except AssertionError:
         return
     raise AssertionError("a layer that singles out the first element passed the check")

@@ -455,9 +455,9 @@ def test_ring_with_another_size_trains_a_network_for_its_group(tmp_path, monkeyp
     assert net.group == dihedral(20) and net.rep_out.group == dihedral(20)
     assert cli.trainer.global_step == 3
     assert cli.trainer.callback_metrics["equivariance/max_abs_error"] < 1e-4
-    saved = torch.load(
-        next(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True
-    )["hyper_parameters"]
+    saved = torch.load(next(tmp_path.rglob("last.ckpt")), map_location="cpu", weights_only=True)[
+        "hyper_parameters"
+    ]
     assert saved["rep_out"] == "1x1 @ D_20"
 
 

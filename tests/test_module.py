@@ -86,7 +86,9 @@ def test_the_network_gets_the_task_group_and_rejects_another():
     model = SymmetricModule(net, rep_out="1x1 @ dihedral(20)")
     assert model.net.rep_out == Rep(1, 1, dihedral(20))
     assert model.hparams.rep_out == "1x1 @ D_20"
-    with pytest.raises(ValueError, match="built for the group D_16 but the task's data has 1x1 @ D_20"):
+    with pytest.raises(
+        ValueError, match="built for the group D_16 but the task's data has 1x1 @ D_20"
+    ):
         SymmetricModule(partial(net, group="dihedral(16)"), rep_out="1x1 @ D_20")
     # an S_n-equivariant network suits a task of any group
     assert SymmetricModule(DeepSets, rep_out="1x1 @ D_20").net.rep_out.group is None

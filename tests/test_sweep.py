@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
-from symlight.app.sweep.config import load_sweep
 from symlight.app.sweep import main as sweep
+from symlight.app.sweep.config import load_sweep
 
 TINY = """
 base: argmax.yaml

@@ -13,7 +13,14 @@ from typing import Any
 
 import yaml
 
-__all__ = ["DEFAULT_QUICK", "SweepConfig", "find_sweep_config", "load_sweep", "cli_value", "overrides"]
+__all__ = [
+    "DEFAULT_QUICK",
+    "SweepConfig",
+    "find_sweep_config",
+    "load_sweep",
+    "cli_value",
+    "overrides",
+]
 
 DEFAULT_QUICK = {
     "trainer.max_epochs": 1,
@@ -22,6 +29,7 @@ DEFAULT_QUICK = {
     "trainer.num_sanity_val_steps": 0,
     "trainer.check_val_every_n_epoch": 1,
 }
+
 
 @dataclass
 class SweepConfig:
@@ -131,5 +139,3 @@ def load_sweep(name: str) -> SweepConfig:
     if "quick" in raw:
         cfg.quick = overrides(DEFAULT_QUICK) + overrides(raw["quick"])
     return cfg
-
-

@@ -202,7 +202,9 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         engine_kwargs=engine,
         heartbeat_interval=HEARTBEAT_S,
         grace_period=GRACE_S,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES),
+        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+            max_retry=RETRIES
+        ),
     )
 
 
