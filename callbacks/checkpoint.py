@@ -56,6 +56,8 @@ class LastCheckpoint(ModelCheckpoint):
             save_on_train_epoch_end=save_on_train_epoch_end,
             enable_version_counter=False,
         )
+        self.saves_within_epoch = bool(every_n_train_steps) or train_time_interval is not None
+        """Whether it may save after a training batch (else only at epoch ends and validations)."""
 
     def on_train_batch_end(
         self,
@@ -65,8 +67,9 @@ class LastCheckpoint(ModelCheckpoint):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        self.publish(trainer)
+        if self.saves_within_epoch:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+            self.publish(trainer)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)

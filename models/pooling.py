@@ -54,14 +54,17 @@ def masked_pool(
         if pooling == "max":
             return x.amax(dims, keepdim=keepdim)
         check_pooling(pooling)
-    mask = mask.expand_as(x) if mask.shape != x.shape else mask
+    # the mask broadcasts (its channel dim is 1): negate and count it at its own size
+    padded = ~mask
     if pooling == "max":
-        filled = x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dims, keepdim=keepdim)
+        filled = x.masked_fill(padded, torch.finfo(x.dtype).min).amax(dims, keepdim=keepdim)
         return filled.masked_fill(~mask.any(dims, keepdim=keepdim), 0.0)
-    total = x.masked_fill(~mask, 0.0).sum(dims, keepdim=keepdim)
+    total = x.masked_fill(padded, 0.0).sum(dims, keepdim=keepdim)
     if pooling == "sum":
         return total
     if pooling == "mean":
+        if any(mask.shape[d] != x.shape[d] for d in dims):  # a mask broadcast over a pooled dim
+            mask = mask.expand_as(x)
         count = mask.sum(dims, keepdim=keepdim).clamp(min=1)
         return total / count
     check_pooling(pooling)
