@@ -2,8 +2,7 @@
 
 All functions honour a padding mask (True for real elements): padded entries never change the
 result, a fully padded set pools to zeros (never NaN), and ``max`` uses the dtype's finite minimum
-instead of ``-inf`` (``-inf * 0`` is NaN). The mask of a tensor of any order comes from
-:func:`symlight.core.rep.entry_mask` (or ``Rep.mask``).
+instead of ``-inf`` (``-inf * 0`` is NaN).
 """
 
 from __future__ import annotations
@@ -25,7 +24,9 @@ __all__ = [
     "Pooling",
     "Reduction",
     "check_pooling",
+    "element_mask",
     "masked_pool",
+    "pair_mask",
 ]
 
 
@@ -34,6 +35,16 @@ def check_pooling(pooling: str, allowed: tuple[str, ...] = POOLINGS) -> str:
     if pooling not in allowed:
         raise ValueError(f"pooling must be one of {', '.join(allowed)}; got {pooling!r}")
     return pooling
+
+
+def element_mask(mask: Tensor | None) -> Tensor | None:
+    """``(B, n)`` mask -> ``(B, n, 1)``, broadcastable against per-element features."""
+    return None if mask is None else mask[:, :, None]
+
+
+def pair_mask(mask: Tensor | None) -> Tensor | None:
+    """``(B, n)`` mask -> ``(B, n, n, 1)``: a pair is real when both of its elements are."""
+    return None if mask is None else (mask[:, :, None] & mask[:, None, :])[..., None]
 
 
 def masked_pool(
@@ -54,17 +65,14 @@ def masked_pool(
         if pooling == "max":
             return x.amax(dims, keepdim=keepdim)
         check_pooling(pooling)
-    # the mask broadcasts (its channel dim is 1): negate and count it at its own size
-    padded = ~mask
+    mask = mask.expand_as(x) if mask.shape != x.shape else mask
     if pooling == "max":
-        filled = x.masked_fill(padded, torch.finfo(x.dtype).min).amax(dims, keepdim=keepdim)
+        filled = x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dims, keepdim=keepdim)
         return filled.masked_fill(~mask.any(dims, keepdim=keepdim), 0.0)
-    total = x.masked_fill(padded, 0.0).sum(dims, keepdim=keepdim)
+    total = x.masked_fill(~mask, 0.0).sum(dims, keepdim=keepdim)
     if pooling == "sum":
         return total
     if pooling == "mean":
-        if any(mask.shape[d] != x.shape[d] for d in dims):  # a mask broadcast over a pooled dim
-            mask = mask.expand_as(x)
         count = mask.sum(dims, keepdim=keepdim).clamp(min=1)
         return total / count
     check_pooling(pooling)
