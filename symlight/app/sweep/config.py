@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from symlight.app.cli import UsageError
+
 __all__ = [
     "DEFAULT_QUICK",
     "SweepConfig",
@@ -28,7 +30,9 @@ DEFAULT_QUICK = {
     "trainer.limit_val_batches": 1,
     "trainer.num_sanity_val_steps": 0,
     "trainer.check_val_every_n_epoch": 1,
+    "trainer.log_every_n_steps": 1,
 }
+PLOT_KINDS = ("curve", "size", "params", "bar")
 
 
 @dataclass
@@ -93,39 +97,45 @@ def find_sweep_config(name: str) -> Path:
         if (shipped / candidate).is_file():
             return shipped / candidate
     found = sorted(p.name for p in (shipped / "sweeps").glob("*.yaml"))
-    raise SystemExit(f"sweep config {name!r} not found; shipped sweeps: {', '.join(found)}")
+    raise UsageError(f"sweep config {name!r} not found; shipped sweeps: {', '.join(found)}")
 
 
 def load_sweep(name: str) -> SweepConfig:
-    """Read and check a sweep config."""
+    """Read and check a sweep config; a mistake in it is a one-line :class:`UsageError`."""
     path = find_sweep_config(name)
-    raw = yaml.safe_load(path.read_text()) or {}
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise UsageError(f"{path}: not valid YAML{where}: {problem}") from None
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"{path}: a sweep config is a mapping of keys (base, grid, ...)")
     known = set(SweepConfig.__dataclass_fields__) - {"name", "path"}
     unknown = set(raw) - known
     if unknown:
-        raise SystemExit(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
+        raise UsageError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
     if "base" not in raw:
-        raise SystemExit(f"{path}: needs 'base', the CLI config every trial starts from")
+        raise UsageError(f"{path}: needs 'base', the CLI config every trial starts from")
     if bool(raw.get("grid")) == bool(raw.get("space")):
-        raise SystemExit(f"{path}: give exactly one of 'grid' (axes of options) or 'space'")
+        raise UsageError(f"{path}: give exactly one of 'grid' (axes of options) or 'space'")
     if raw.get("space") and not raw.get("n_trials"):
-        raise SystemExit(f"{path}: a 'space' sweep needs 'n_trials'")
+        raise UsageError(f"{path}: a 'space' sweep needs 'n_trials'")
     if raw.get("direction", "maximize") not in ("maximize", "minimize"):
-        raise SystemExit(f"{path}: direction must be maximize or minimize")
-    grid = {
-        str(axis): {str(label): overrides(spec) for label, spec in options.items()}
-        for axis, options in (raw.get("grid") or {}).items()
-    }
-    for axis, options in grid.items():
-        if not options:
-            raise SystemExit(f"{path}: grid axis {axis!r} has no options")
+        raise UsageError(f"{path}: direction must be maximize or minimize")
+    for key in ("args", "quick"):
+        if not isinstance(raw.get(key) or {}, (Mapping, list)):
+            raise UsageError(f"{path}: {key!r} is a mapping {{key: value}} or a list of arguments")
+    grid = _grid(path, raw.get("grid") or {})
+    space = _space(path, raw.get("space") or {})
     cfg = SweepConfig(
         name=path.stem,
         path=path,
         base=str(raw["base"]),
         args=overrides(raw.get("args")),
         grid=grid,
-        space=dict(raw.get("space") or {}),
+        space=space,
         n_trials=int(raw.get("n_trials") or 0),
         objective=str(raw.get("objective", "val/acc")),
         direction=str(raw.get("direction", "maximize")),
@@ -138,4 +148,55 @@ def load_sweep(name: str) -> SweepConfig:
     )
     if "quick" in raw:
         cfg.quick = overrides(DEFAULT_QUICK) + overrides(raw["quick"])
+    _check_plots(path, cfg)
     return cfg
+
+
+def _grid(path: Path, raw: Any) -> dict[str, dict[str, list[str]]]:
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"{path}: 'grid' maps each axis to its options {{label: overrides}}")
+    grid = {}
+    for axis, options in raw.items():
+        if not isinstance(options, Mapping) or not options:
+            raise UsageError(f"{path}: grid axis {axis!r} needs options {{label: overrides}}")
+        for label, spec in options.items():
+            if not isinstance(spec, (Mapping, list)):
+                raise UsageError(
+                    f"{path}: grid option {axis}={label} is {spec!r}; give its overrides as a "
+                    "mapping {key: value} or a list of arguments"
+                )
+        grid[str(axis)] = {str(label): overrides(spec) for label, spec in options.items()}
+    return grid
+
+
+def _space(path: Path, raw: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(raw, Mapping):
+        raise UsageError(f"{path}: 'space' maps each option to {{choices: [...]}} or {{low, high}}")
+    for key, spec in raw.items():
+        ranged = isinstance(spec, Mapping) and "low" in spec and "high" in spec
+        chosen = isinstance(spec, Mapping) and isinstance(spec.get("choices"), list)
+        if not (ranged or chosen):
+            raise UsageError(
+                f"{path}: space option {key!r} needs {{choices: [...]}} or {{low: ..., high: ...}}"
+            )
+    return {str(key): dict(spec) for key, spec in raw.items()}
+
+
+def _check_plots(path: Path, cfg: SweepConfig) -> None:
+    """Each plot has a known kind and a metric, and names axes of the grid."""
+    for spec in cfg.plots:
+        if not isinstance(spec, Mapping):
+            raise UsageError(f"{path}: each plot is a mapping {{kind: ..., metric: ...}}")
+        if spec.get("kind") not in PLOT_KINDS:
+            raise UsageError(
+                f"{path}: plot kind {spec.get('kind')!r} is not one of {', '.join(PLOT_KINDS)}"
+            )
+        if "metric" not in spec:
+            raise UsageError(f"{path}: a {spec['kind']} plot needs 'metric'")
+        named = [spec.get(k) for k in ("group", "facet", "hue")] + list(spec.get("where") or {})
+        for axis in named:
+            if axis is not None and cfg.grid and str(axis) not in cfg.grid:
+                raise UsageError(
+                    f"{path}: plot of {spec['metric']} names axis {axis!r}; the grid's axes: "
+                    f"{', '.join(cfg.grid)}"
+                )

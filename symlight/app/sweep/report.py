@@ -9,7 +9,8 @@ option of that axis), optional ``facet`` (one panel per option), ``where`` (``{a
 - ``params``: the metric against the network's parameter count, one point per grid cell;
 - ``bar``: the metric per option of ``group``, side by side per option of ``hue``.
 
-Error bars are the standard deviation over the seeds of a cell.
+Error bars are the standard deviation over the seeds of a cell. A metric whose values all lie
+within [0, 1] (an accuracy, a fraction) is drawn on a y-axis from 0 to 1.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +30,19 @@ import pandas as pd  # noqa: E402
 
 from symlight.app.sweep.config import SweepConfig
 
-__all__ = ["completed", "plot_all", "results_table"]
+__all__ = ["Failure", "completed", "figure", "plot", "plot_all", "results_table"]
 
 INTEGER = ("params", "steps")
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failed trial: its number, grid point (``net=max, seed=0``), error line and log file."""
+
+    trial: int
+    point: str
+    reason: str
+    log: str | None = None
 
 
 def completed(frame: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
@@ -78,12 +90,18 @@ def _cells(
     return sorted(items, key=lambda item: [o.index(v) for o, v in zip(order, item[0])])
 
 
-def results_table(frame: pd.DataFrame, cfg: SweepConfig) -> str:
-    """A markdown table: one row per cell of the non-seed axes, mean ± std of each metric."""
+def results_table(
+    frame: pd.DataFrame, cfg: SweepConfig, failures: Sequence[Failure] | None = None
+) -> str:
+    """A markdown table: one row per cell of the non-seed axes, mean ± std of each metric; then
+    each failed trial with its error line (``failures``; by default every failed row of ``frame``).
+    """
     done = completed(frame, cfg)
     lines = [f"# {cfg.name}: objective {cfg.objective} ({cfg.direction})", ""]
-    failed = int((frame["state"] == "FAIL").sum()) if "state" in frame else 0
-    lines += [f"{len(done)} complete trials of {cfg.total}; {failed} failed runs.", ""]
+    if failures is None:
+        failures = _failed_rows(frame)
+    failed = f"; {len(failures)} failed (listed below)" if failures else ""
+    lines += [f"{len(done)} complete trials of {cfg.total}{failed}.", ""]
     metrics = [m for m in [*cfg.metrics, "params", "seconds"] if f"user_attrs_{m}" in done]
     if cfg.grid:
         axes = _axes(cfg)
@@ -107,7 +125,32 @@ def results_table(frame: pd.DataFrame, cfg: SweepConfig) -> str:
             cells = [str(row["number"]), *[str(row[c]) for c in params]]
             cells += [_fmt([float(row[f"user_attrs_{m}"])]) for m in metrics]
             lines.append("| " + " | ".join(cells) + " |")
+    if failures:
+        lines += ["", f"## Failed trials ({len(failures)})", ""]
+        for failure in failures:
+            log = f" (log: `{failure.log}`)" if failure.log else ""
+            lines.append(f"- trial {failure.trial} ({failure.point}): {failure.reason}{log}")
     return "\n".join(lines) + "\n"
+
+
+def _failed_rows(frame: pd.DataFrame) -> list[Failure]:
+    if frame.empty or "state" not in frame:
+        return []
+    failures = []
+    for _, row in frame[frame["state"] == "FAIL"].iterrows():
+        params = [c for c in frame if c.startswith("params_")]
+        point = ", ".join(f"{c.removeprefix('params_')}={row[c]}" for c in params)
+        said = row.get("user_attrs_error")
+        run = row.get("user_attrs_run")
+        failures.append(
+            Failure(
+                int(row["number"]),
+                point,
+                said if isinstance(said, str) else "no error recorded",
+                f"{run}/fit.log" if isinstance(run, str) else None,
+            )
+        )
+    return failures
 
 
 # -- plots ----------------------------------------------------------------------------------------
@@ -146,18 +189,32 @@ def _mean_std(series: Sequence[Mapping[Any, float]]) -> tuple[list, list[float],
 
 
 def plot(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Path) -> Path:
-    """Draw one plot of a sweep config's ``plots`` list; returns the PNG's path."""
+    """Draw one plot of a sweep config's ``plots`` list into ``out/plots``; returns the PNG's path."""
+    kind, metric, group = spec["kind"], spec["metric"], spec.get("group")
+    name = spec.get("name") or re.sub(r"[^\w]+", "_", f"{kind}_{metric}_{group}").strip("_")
+    fig = figure(done, cfg, spec, out)
+    path = out / "plots" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def figure(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Path):
+    """The matplotlib figure of one plot spec (``out`` holds the trials' TensorBoard runs)."""
     kind, metric, group = spec["kind"], spec["metric"], spec.get("group")
     facet = spec.get("facet")
     done = _where(done, spec.get("where"))
-    name = spec.get("name") or re.sub(r"[^\w]+", "_", f"{kind}_{metric}_{group}").strip("_")
     seeds = f"mean ± std over {cfg.seed_axis}s" if cfg.seed_axis in cfg.grid else ""
     title = spec.get("title", f"{cfg.name}: {metric}") + (f" ({seeds})" if seeds else "")
     facets = _cells(done, cfg, [facet]) if facet else [((), done)]
     fig, axes = _panels(max(len(facets), 1), title)
+    shown: list[float] = []  # every value drawn, before averaging
     for ax, (fkey, fdone) in zip(axes, facets):
         if fkey:
             ax.set_title(f"{facet} = {fkey[0]}", fontsize=9)
+        if kind != "curve":
+            shown += _values(fdone, metric, sizes=kind == "size")
         if kind == "bar":
             _bars(ax, fdone, cfg, metric, group, spec.get("hue"))
         elif kind == "params":
@@ -166,6 +223,7 @@ def plot(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Pat
             for gkey, rows in _cells(fdone, cfg, [group] if group else []):
                 if kind == "curve":
                     series = [_curve(out / run, metric) for run in rows["user_attrs_run"]]
+                    shown += [v for one in series for v in one.values()]
                     xs, ys, es = _mean_std([s for s in series if s])
                     ax.set_xlabel("training steps")
                 elif kind == "size":
@@ -173,21 +231,29 @@ def plot(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Pat
                     ax.set_xscale("log")
                     ax.set_xlabel(f"set size n (trained at n = {int(spec.get('train_n', 10))})")
                 else:
-                    raise SystemExit(f"unknown plot kind {kind!r}: curve, size, params or bar")
+                    raise ValueError(f"unknown plot kind {kind!r}: curve, size, params or bar")
                 label = str(gkey[0]) if gkey else metric
                 ax.errorbar(xs, ys, yerr=es, marker="o", ms=3, capsize=2, label=label)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
+    if shown and all(0 <= v <= 1 for v in shown if v == v):
+        for ax in axes[: len(facets)]:
+            ax.set_ylim(0, 1)  # an accuracy: error bars do not stretch the axis past [0, 1]
     if facets and axes[0].get_legend_handles_labels()[1]:
         axes[0].legend(
             fontsize=7, title=spec.get("hue") if kind == "bar" else group, title_fontsize=7
         )
     fig.tight_layout()
-    path = out / "plots" / f"{name}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return fig
+
+
+def _values(rows: pd.DataFrame, metric: str, sizes: bool = False) -> list[float]:
+    """The values of ``metric`` in ``rows`` (with ``sizes``, also those of ``metric@n=K``)."""
+    columns = [f"user_attrs_{metric}"]
+    if sizes:
+        pattern = rf"user_attrs_{re.escape(metric)}@n=\d+"
+        columns += [c for c in rows.columns if re.fullmatch(pattern, c)]
+    return [float(v) for c in columns if c in rows for v in rows[c].astype(float) if v == v]
 
 
 def _sizes(rows: pd.DataFrame, metric: str, train_n: int) -> tuple[list, list, list]:

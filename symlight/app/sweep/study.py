@@ -26,27 +26,43 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
+import itertools
 import json
+import logging
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
+import traceback
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
+from tqdm.auto import tqdm
 
-from symlight.app.cli import UsageError
+from symlight.app.argv import pre_parse
+from symlight.app.cli import (
+    CLASS_GROUPS,
+    PROG,
+    SymlightCLI,
+    UsageError,
+    quiet_run,
+    resolve,
+)
 from symlight.app.cli import run as run_cli
+from symlight.app.parse_errors import OneLineErrorParser, ParserError, explain
+from symlight.app.plugins import discover_tasks
 from symlight.app.sweep.config import SweepConfig, cli_value, load_sweep
-from symlight.app.sweep.report import plot_all, results_table
+from symlight.app.sweep.report import Failure, plot_all, results_table
+from symlight.tasks import SetTask
+from symlight.training.module import SymmetricModule
 
-__all__ = ["SweepConfig", "fit_trial", "load_sweep", "main", "run_sweep"]
+__all__ = ["SweepConfig", "check_overrides", "fit_trial", "load_sweep", "main", "run_sweep"]
 
 HOST = socket.gethostname()
 HEARTBEAT_S, GRACE_S = 10, 30
@@ -60,6 +76,80 @@ POLL_S = 2
 
 class TrialError(RuntimeError):
     """A trial's fit failed or did not log the objective; the sweep goes on with the next trial."""
+
+
+# -- checking the overrides before any trial ------------------------------------------------------
+class _ParserBuilt(Exception):
+    """Stops :class:`_ParseOnlyCLI` once its parser is built: nothing is parsed or instantiated."""
+
+    def __init__(self, parser: OneLineErrorParser) -> None:
+        super().__init__()
+        self.parser = parser
+
+
+class _ParseOnlyCLI(SymlightCLI):
+    """The fit command's CLI up to its parser (built as :func:`symlight.app.cli.run` builds it)."""
+
+    def parse_arguments(self, parser, args) -> None:
+        raise _ParserBuilt(parser)
+
+
+def fit_parser() -> OneLineErrorParser:
+    """The parser of ``symlight fit``, with the installed task plug-ins."""
+    discover_tasks()
+    try:
+        with quiet_run():
+            _ParseOnlyCLI(
+                SymmetricModule,
+                SetTask,
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                parser_class=OneLineErrorParser,
+                seed_everything_default=0,
+                parser_kwargs={"prog": PROG, "allow_abbrev": False, "fit": {"allow_abbrev": False}},
+                args=[],
+                auto_configure_optimizers=False,
+            )
+    except _ParserBuilt as built:
+        return built.parser
+    raise RuntimeError("LightningCLI parsed without calling parse_arguments")
+
+
+def _checks(cfg: SweepConfig) -> Iterator[tuple[str, list[str]]]:
+    """``(what, overrides)`` of each trial to check: every grid point; or every value of the
+    search space (each choice, both ends of a range), the other options at their first value.
+    """
+    for labels in itertools.product(*(list(o) for o in cfg.grid.values())):
+        point = ", ".join(f"{a}={label}" for a, label in zip(cfg.grid, labels))
+        args = [arg for a, label in zip(cfg.grid, labels) for arg in cfg.grid[a][label]]
+        yield f"grid point {point}", args
+    values = {}
+    for key, spec in cfg.space.items():
+        ends = spec["choices"] if "choices" in spec else [spec["low"], spec["high"]]
+        values[key] = [cli_value(value) for value in ends]
+    for key, options in values.items():
+        for value in options:
+            chosen = {**{k: v[0] for k, v in values.items()}, key: value}
+            yield f"search space {key}={value}", [f"--{k}={v}" for k, v in chosen.items()]
+
+
+def check_overrides(cfg: SweepConfig, out: Path, quick: bool) -> None:
+    """Parse the fit command of every grid point (or search-space value) as its trial will run
+    it, instantiating nothing; the first mistake is a one-line :class:`UsageError` naming the
+    option and the grid point.
+    """
+    parser = fit_parser()
+    with quiet_run():
+        for what, args in _checks(cfg):
+            fit_args = _fit_args(cfg, args, quick, out, "trial_check")
+            try:
+                line = resolve(pre_parse(fit_args))
+                parser.parse_args(line.args())
+            except UsageError as error:
+                raise UsageError(f"{cfg.path.name}, {what}: {error}") from None
+            except ParserError as error:
+                message = explain(error.parser, line.configs, line.rest, CLASS_GROUPS, error.error)
+                raise UsageError(f"{cfg.path.name}, {what}: {message}") from None
 
 
 # -- one trial ------------------------------------------------------------------------------------
@@ -80,39 +170,100 @@ def fit_trial(result_path: str, args: list[str]) -> None:
     Path(result_path).write_text(json.dumps(result))
 
 
+def trial_main(argv: Sequence[str] | None = None) -> None:
+    """A trial in its own process: ``RESULT_PATH FIT_ARGS...``; a mistake in the command ends with
+    one line, ``symlight: error: MESSAGE``, and exit status 2, as the command line does.
+    """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        fit_trial(argv[0], argv[1:])
+    except UsageError as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        raise
+
+
+ERROR_LINE = re.compile(
+    r"^(?:[A-Za-z_][\w.]*(?:Error|Exception|Interrupt|Exit)|symlight: error)\b:?"
+)
+
+
+def reason(log: str) -> str:
+    r"""The error line of a failed fit's output: ``symlight: error: ...`` or the traceback's last
+    line (``ValueError: ...``), else the last line.
+
+    >>> reason("Traceback (most recent call last):\n  ...\nValueError: no such pooling\n")
+    'ValueError: no such pooling'
+    """
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    errors = [line for line in lines if ERROR_LINE.match(line)]
+    said = (errors or lines or [""])[-1]
+    return said.removeprefix(f"{PROG}: error: ")[:400]
+
+
+ARGS_WARNING = "LightningCLI's args parameter"
+"""Lightning's warning that a fit is given ``args`` in a process that has command-line arguments:
+what an in-process trial does on purpose."""
+
+
+@contextlib.contextmanager
+def _output_to(log: IO[str]) -> Iterator[None]:
+    """Everything a fit prints, warns or logs goes to ``log``: stdout, stderr, and the logging
+    handlers (Lightning's own, the root's) that write to the console.
+    """
+    console = (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__)
+    moved = []
+    for name in (None, "lightning", "lightning.pytorch", "lightning.fabric"):
+        for handler in logging.getLogger(name).handlers:
+            if type(handler) is logging.StreamHandler and handler.stream in console:
+                moved.append((handler, handler.setStream(log)))
+    try:
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=ARGS_WARNING)
+                yield
+    finally:
+        for handler, stream in moved:
+            handler.setStream(stream)
+
+
 def _run_fit(args: list[str], run: Path, timeout: float | None, in_process: bool) -> dict:
     run.mkdir(parents=True, exist_ok=True)
     result = run / "result.json"
     result.unlink(missing_ok=True)
     if in_process:
-        errors = io.StringIO()
-        try:
-            with contextlib.redirect_stderr(errors):
-                fit_trial(str(result), args)
-        except (Exception, SystemExit) as err:  # jsonargparse exits on a bad argument
-            lines = errors.getvalue().splitlines()
-            chosen = [line for line in lines if "error:" in line] or lines[-1:]
-            said = " ".join(" ".join(chosen).split())[-500:] or f"{type(err).__name__}: {err}"
-            if isinstance(err, UsageError):  # the command's own one-line message
-                said = str(err)
-            (run / "fit.log").write_text(errors.getvalue())
-            raise TrialError(f"fit failed: {said}") from err
-        finally:
-            sys.stderr.write(errors.getvalue())
+        with open(run / "fit.log", "w") as log:
+            try:
+                with _output_to(log):
+                    fit_trial(str(result), args)
+            except (Exception, SystemExit) as err:  # SystemExit: a UsageError, or an exit
+                traceback.print_exception(err, file=log)
+                said = str(err) if isinstance(err, UsageError) else _one_line(err)
+                raise TrialError(said) from err
     else:
-        code = "import sys; from symlight.app.sweep.study import fit_trial; fit_trial(sys.argv[1], sys.argv[2:])"
-        cmd = [sys.executable, "-c", code, str(result), *args]
+        cmd = [sys.executable, "-c", TRIAL_CODE, str(result), *args]
         with open(run / "fit.log", "w") as log:
             try:
                 proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
             except subprocess.TimeoutExpired:
                 raise TrialError(f"fit ran past the sweep's timeout of {timeout} s") from None
         if proc.returncode != 0:
-            tail = (run / "fit.log").read_text().strip().splitlines()[-1:]
-            raise TrialError(
-                f"fit exited with {proc.returncode}: {' '.join(tail)} (see {run}/fit.log)"
+            said = reason((run / "fit.log").read_text(errors="replace"))
+            status = (
+                f"killed by signal {-proc.returncode}"
+                if proc.returncode < 0
+                else f"exit status {proc.returncode}"
             )
+            raise TrialError(f"{said} ({status})" if said else status)
     return json.loads(result.read_text())
+
+
+TRIAL_CODE = "from symlight.app.sweep.study import trial_main; trial_main()"
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip()
+    first = text.splitlines()[0] if text else ""
+    return f"{type(err).__name__}: {first}" if first else type(err).__name__
 
 
 def _logger_args(out: Path, version: str) -> list[str]:
@@ -125,6 +276,12 @@ def _logger_args(out: Path, version: str) -> list[str]:
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_model_summary=false",
     ]
+
+
+def _fit_args(cfg: SweepConfig, args: list[str], quick: bool, out: Path, version: str) -> list[str]:
+    """The command line of a trial's fit: base, the sweep's args, the trial's, budgets, logger."""
+    fit_args = ["fit", "--config", cfg.base, *cfg.args, *args]
+    return fit_args + (cfg.quick if quick else []) + _logger_args(out, version)
 
 
 class Objective:
@@ -149,8 +306,8 @@ class Objective:
         args = self.trial_args(trial)
         _skip_duplicate(self.study, trial)
         version = f"trial_{trial.number:04d}"
-        fit_args = ["fit", "--config", cfg.base, *cfg.args, *args]
-        fit_args += (cfg.quick if self.quick else []) + _logger_args(self.out, version)
+        fit_args = _fit_args(cfg, args, self.quick, self.out, version)
+        trial.set_user_attr("run", f"runs/{version}")
         start = time.perf_counter()
         try:
             result = _run_fit(fit_args, self.out / "runs" / version, cfg.timeout, cfg.in_process)
@@ -158,7 +315,6 @@ class Objective:
             trial.set_user_attr("error", str(err))
             raise
         trial.set_user_attr("seconds", round(time.perf_counter() - start, 2))
-        trial.set_user_attr("run", f"runs/{version}")
         trial.set_user_attr("params", result["params"])
         trial.set_user_attr("steps", result["steps"])
         for key, value in sorted(result["metrics"].items()):
@@ -227,7 +383,7 @@ def open_study(cfg: SweepConfig, url: str, name: str, quick: bool) -> optuna.Stu
         study.set_user_attr("fingerprint", stamp)
         study.set_user_attr("config", str(cfg.path))
     elif saved != stamp:
-        raise SystemExit(
+        raise UsageError(
             f"study {name!r} in {url} was run with another version of {cfg.path.name} (its base, "
             "overrides, grid or budgets changed): pass --out DIR or --study NAME for a new study"
         )
@@ -249,6 +405,30 @@ def recover(study: optuna.Study) -> None:
                 retry(study, t)
 
 
+def failed_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
+    """The failures that stand: failed trials not queued again, whose grid point has not
+    completed since (the latest one per grid point).
+    """
+    retried = {n for t in trials for n in t.system_attrs.get("retry_history", [])}
+    done = {t.system_attrs.get("grid_id") for t in trials if t.state == TrialState.COMPLETE}
+    latest: dict[Any, FrozenTrial] = {}
+    for t in trials:
+        point = t.system_attrs.get("grid_id")
+        if t.state != TrialState.FAIL or t.number in retried or (point in done - {None}):
+            continue
+        key = ("trial", t.number) if point is None else point
+        if key not in latest or latest[key].number < t.number:
+            latest[key] = t
+    return sorted(latest.values(), key=lambda t: t.number)
+
+
+def _failure(trial: FrozenTrial, cfg: SweepConfig) -> Failure:
+    run = trial.user_attrs.get("run")
+    said = trial.user_attrs.get("error") or "its worker stopped before the fit ended (no heartbeat)"
+    point = ", ".join(f"{k}={v}" for k, v in trial.params.items())
+    return Failure(trial.number, point, said, f"{run}/fit.log" if run else None)
+
+
 def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
     """Whether a worker should start another trial. While other workers run the last trials, it
     waits: one of them may die, and its trial, once stale, is queued again.
@@ -262,8 +442,10 @@ def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
             touched = {t.system_attrs.get("grid_id") for t in trials} - {None}
             if len(touched) < cfg.total:
                 return True
-        elif sum(t.state in (TrialState.COMPLETE, TrialState.RUNNING) for t in trials) < cfg.total:
-            return True
+        else:  # a search space: each failure counts against n_trials, or it would never end
+            started = sum(t.state in (TrialState.COMPLETE, TrialState.RUNNING) for t in trials)
+            if started + len(failed_trials(trials)) < cfg.total:
+                return True
         if not any(t.state == TrialState.RUNNING for t in trials):
             return False
         time.sleep(POLL_S)
@@ -277,8 +459,20 @@ def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callback
         torch.set_num_threads(cfg.threads)
         os.environ["OMP_NUM_THREADS"] = str(cfg.threads)  # for fits in their own process
     objective = Objective(study, cfg, out, quick)
+
+    def say_failed(study: optuna.Study, trial: FrozenTrial) -> None:
+        if trial.state == TrialState.FAIL:
+            failure = _failure(trial, cfg)
+            where = f" (log: {out / failure.log})" if failure.log else ""
+            tqdm.write(
+                f"trial {trial.number} ({failure.point}) failed: {failure.reason}{where}",
+                file=sys.stderr,
+            )
+
     while _pending(study, cfg):
-        study.optimize(objective, n_trials=1, catch=(TrialError,), callbacks=list(callbacks))
+        study.optimize(
+            objective, n_trials=1, catch=(TrialError,), callbacks=[say_failed, *callbacks]
+        )
 
 
 def _completed(study: optuna.Study) -> int:
@@ -296,10 +490,16 @@ def run_sweep(
     progress: bool = True,
 ) -> optuna.Study:
     """Run (or finish) a sweep, then export its CSV, table and plots; returns the study."""
-    with warnings.catch_warnings():
-        # heartbeats and stale-trial checks are experimental in Optuna; they are what we rely on
-        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-        return _run_sweep(cfg, out, storage, study_name, workers, quick, worker, progress)
+    verbosity = optuna.logging.get_verbosity()
+    # a failed trial is reported in one line (and in results.md), not by Optuna's traceback
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            # heartbeats and stale-trial checks are experimental in Optuna; they are what we rely on
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            return _run_sweep(cfg, out, storage, study_name, workers, quick, worker, progress)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
 
 
 def _run_sweep(
@@ -312,13 +512,12 @@ def _run_sweep(
     worker: bool,
     progress: bool,
 ) -> optuna.Study:
-    from tqdm.auto import tqdm
-
     out = out.resolve()
+    if not worker:
+        check_overrides(cfg, out, quick)
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{out / 'study.db'}"
     name = study_name or cfg.name + ("-quick" if quick else "")
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = open_study(cfg, url, name, quick)
     if worker:
         work(study, cfg, out, quick)
@@ -356,14 +555,22 @@ def export(study: optuna.Study, cfg: SweepConfig, out: Path) -> None:
     """Write ``trials.csv``, ``results.md`` and the config's plots under ``out``."""
     frame = study.trials_dataframe()
     frame.to_csv(out / "trials.csv", index=False)
-    (out / "results.md").write_text(results_table(frame, cfg))
+    failures = [_failure(t, cfg) for t in failed_trials(study.get_trials(deepcopy=False))]
+    (out / "results.md").write_text(results_table(frame, cfg, failures))
     plot_all(frame, cfg, out)
 
 
+class SweepArgumentParser(argparse.ArgumentParser):
+    """The sweep command's options; a mistake in them is a one-line :class:`UsageError`."""
+
+    def error(self, message: str):
+        raise UsageError(f"sweep: {message}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m symlight sweep ...``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m symlight sweep", description=__doc__.split("\n\n")[0]
+    """``python -m symlight sweep ...``; exits non-zero when a trial has failed."""
+    parser = SweepArgumentParser(
+        prog=f"{PROG} sweep", description=__doc__.split("\n\n")[0], allow_abbrev=False
     )
     parser.add_argument(
         "--config", "-c", required=True, help="sweep config: a file or a shipped name"
@@ -380,25 +587,39 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     cfg = load_sweep(args.config)
-    out = args.out or Path("sweeps") / (cfg.name + ("-quick" if args.quick else ""))
+    out = (args.out or Path("sweeps") / (cfg.name + ("-quick" if args.quick else ""))).resolve()
+    name = args.study or cfg.name + ("-quick" if args.quick else "")
     if args.no_run:
-        url = args.storage or f"sqlite:///{out.resolve() / 'study.db'}"
-        name = args.study or cfg.name + ("-quick" if args.quick else "")
-        export(optuna.load_study(study_name=name, storage=url), cfg, out.resolve())
-        _report(out)
-        return
-    run_sweep(
-        cfg,
-        out,
-        storage=args.storage,
-        study_name=args.study,
-        workers=args.workers,
-        quick=args.quick,
-        worker=args.worker,
-        progress=not args.no_progress,
-    )
-    if not args.worker:
-        _report(out)
+        url = args.storage or f"sqlite:///{out / 'study.db'}"
+        if not args.storage and not (out / "study.db").is_file():
+            raise UsageError(f"sweep --no-run: no study in {out}; run the sweep first")
+        try:
+            study = optuna.load_study(study_name=name, storage=url)
+        except KeyError:
+            raise UsageError(f"sweep --no-run: no study {name!r} in {url}") from None
+        export(study, cfg, out)
+    else:
+        study = run_sweep(
+            cfg,
+            out,
+            storage=args.storage,
+            study_name=args.study,
+            workers=args.workers,
+            quick=args.quick,
+            worker=args.worker,
+            progress=not args.no_progress,
+        )
+        if args.worker:
+            return
+    _report(out)
+    failed = failed_trials(study.get_trials(deepcopy=False))
+    if failed:
+        logs = [str(out / f.log) for f in (_failure(t, cfg) for t in failed) if f.log]
+        where = ", ".join(logs) if len(logs) <= 3 else f"{out / 'runs'}/trial_*/fit.log"
+        raise SystemExit(
+            f"{PROG} sweep: {len(failed)} of {cfg.total} trials failed (reasons in "
+            f"{out / 'results.md'}); logs: {where}"
+        )
 
 
 def _report(out: Path) -> None:
