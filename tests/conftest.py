@@ -52,3 +52,26 @@ def scalars(run_dir: Path) -> dict[str, list[float]]:
     events = EventAccumulator(str(run_dir))
     events.Reload()
     return {tag: [s.value for s in events.Scalars(tag)] for tag in events.Tags()["scalars"]}
+
+
+def one_error_line(stderr: str) -> str:
+    """The single error line of a failed command; fails on tracebacks or several errors."""
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1, stderr[-3000:]
+    assert errors[0].startswith("symlight: error: ")
+    return errors[0]
+
+
+def folder_contents(folder) -> dict[str, bytes]:
+    """Every file under ``folder`` and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
+def fails(args: list[str], capsys) -> str:
+    from symlight.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == 2
+    return one_error_line(capsys.readouterr().err)

@@ -39,11 +39,12 @@ def test_fit_logs_checkpoints_and_resumes(tmp_path, monkeypatch):
     trained_config = (run / "config.yaml").read_text()
 
     # Evaluating the last checkpoint rebuilds its network (not the config's DeepSets) and logs
-    # to a new folder, leaving the training run's record alone.
+    # to a new folder apart from the training runs, leaving the training run's record alone.
     monkeypatch.chdir(tmp_path)
     cli = main(["validate", "--config", "argmax.yaml", *TINY, "--ckpt_path", "last"])
     assert type(cli.model.net).__name__ == "PairwiseNet"
-    assert (logs / "version_1").is_dir()
+    assert (logs / "eval" / "version_0").is_dir()
+    assert sorted(p.name for p in logs.iterdir()) == ["eval", "version_0"]
     assert (run / "config.yaml").read_text() == trained_config
 
     resumed = run_cli(

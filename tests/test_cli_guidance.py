@@ -13,25 +13,9 @@ from symlight.app.cli import CHATTY_LOGGERS
 from symlight.callbacks import ProgressBar
 from symlight.cli import main, metrics_table
 
-from conftest import TINY, run_cli, scalars
+from conftest import TINY, fails, folder_contents, one_error_line, run_cli, scalars
 
 SMALL = ["--config", "argmax", *TINY]  # "argmax" without .yaml: resolved like argmax.yaml
-
-
-def one_error_line(stderr: str) -> str:
-    """The single error line of a failed command; fails on tracebacks or several errors."""
-    assert "Traceback" not in stderr, stderr[-3000:]
-    errors = [line for line in stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1, stderr[-3000:]
-    assert errors[0].startswith("symlight: error: ")
-    return errors[0]
-
-
-def fails(args: list[str], capsys) -> str:
-    with pytest.raises(SystemExit) as exit_info:
-        main(args)
-    assert exit_info.value.code == 2
-    return one_error_line(capsys.readouterr().err)
 
 
 @pytest.mark.timeout(240)
@@ -57,27 +41,33 @@ def test_a_run_from_fit_to_predict(tmp_path, monkeypatch, capsys):
     assert any(line.startswith("val/acc ") for line in table.splitlines())
     assert "hp_metric" not in scalars(logs / "version_0")
 
-    # --ckpt_path last says which checkpoint it took; validate prints its own table
+    # --ckpt_path last says which checkpoint it took; validate prints its own table and logs
+    # apart from the training runs
     main(["validate", *SMALL, "--ckpt_path", "last"])
     captured = capsys.readouterr()
     assert "--ckpt_path last: lightning_logs/argmax/version_0/checkpoints/last.ckpt" in captured.err
     assert "DeepSets" in captured.err
-    assert "run folder: lightning_logs/argmax/version_1" in captured.out
+    assert "run folder: lightning_logs/argmax/eval/version_0" in captured.out
 
-    # predict writes a file in its run folder and says where
+    # predict writes a file in its run folder and says where; each prediction names its set
     main(["predict", *SMALL, "--ckpt_path", "last"])
     out = capsys.readouterr().out
-    path = logs / "version_2" / "predictions.pt"
-    assert "written to lightning_logs/argmax/version_2/predictions.pt" in out
+    path = logs / "eval" / "version_1" / "predictions.pt"
+    assert "written to lightning_logs/argmax/eval/version_1/predictions.pt" in out
     saved = torch.load(path, weights_only=True)
+    assert sorted(saved) == ["mask", "predictions", "set_index", "x"]
     assert sum(p.shape[0] for p in saved["predictions"]) == 64  # val_sets
     assert saved["predictions"][0].shape[-1] == 1
+    assert torch.cat(saved["set_index"]).tolist() == list(range(64))
+    for prediction, x, mask in zip(saved["predictions"], saved["x"], saved["mask"]):
+        assert x.shape[:2] == mask.shape == prediction.shape[:2]
 
     # a run that fails in its first step: one line, and its folder is gone
     bad_net = ["--model.init_args.net", "models/mlp.yaml", "--model.init_args.net.init_args.n=5"]
     line = fails(["fit", *SMALL, *bad_net], capsys)
     assert "at most n=5" in line
-    assert sorted(p.name for p in logs.iterdir()) == ["version_0", "version_1", "version_2"]
+    assert sorted(p.name for p in logs.iterdir()) == ["eval", "version_0"]
+    assert sorted(p.name for p in (logs / "eval").iterdir()) == ["version_0", "version_1"]
 
     # checkpoints that are missing, text, or cut short fail before anything is built
     (tmp_path / "notes.ckpt").write_text("not a checkpoint\n")
@@ -87,7 +77,7 @@ def test_a_run_from_fit_to_predict(tmp_path, monkeypatch, capsys):
     for name in ("notes.ckpt", "cut.ckpt"):
         assert "not a PyTorch checkpoint" in fails(["test", *SMALL, f"--ckpt_path={name}"], capsys)
     assert "lr must be a positive" in fails(["fit", *SMALL, "--model.init_args.lr=-1"], capsys)
-    assert len(list(logs.iterdir())) == 3
+    assert len(list(logs.iterdir())) == 2 and len(list((logs / "eval").iterdir())) == 2
 
 
 @pytest.mark.parametrize(
@@ -160,6 +150,7 @@ def test_extending_a_one_cycle_run_is_one_line_and_keeps_the_run(tmp_path, monke
     monkeypatch.chdir(tmp_path)
     main(["fit", *SMALL])
     run = tmp_path / "lightning_logs" / "argmax" / "version_0"
+    before = folder_contents(run)
     result = run_cli(
         ["fit", *SMALL, "--ckpt_path", "last", "--trainer.max_epochs", "3"], cwd=tmp_path
     )
@@ -167,7 +158,7 @@ def test_extending_a_one_cycle_run_is_one_line_and_keeps_the_run(tmp_path, monke
     line = one_error_line(result.stderr)
     assert "one-cycle schedule spans 5 steps but this run has 15" in line
     assert line.endswith("add --trainer.max_epochs 1")
-    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert folder_contents(run) == before  # the failed resume wrote nothing there
     assert not (run.parent / "version_1").exists()
     finished = run_cli(["fit", *SMALL, "--ckpt_path", "last"], cwd=tmp_path)
     assert finished.returncode == 0

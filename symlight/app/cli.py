@@ -20,17 +20,21 @@ import contextlib
 import difflib
 import logging
 import os
+import shlex
 import shutil
 import sys
 import warnings
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
+from jsonargparse import get_loader, set_loader
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import Trainer
 from lightning.pytorch.callbacks import BasePredictionWriter, Callback, Checkpoint, ModelSummary
@@ -47,6 +51,8 @@ from symlight.training.module import SymmetricModule
 __all__ = ["SymlightCLI", "metrics_table", "resolve_config", "run", "shipped_configs"]
 
 LOG_ROOT = "lightning_logs"
+EVAL_FOLDER = "eval"
+"""validate, test and predict log to ``lightning_logs/<config>/eval/version_N``."""
 PROG = "symlight"
 TRAINER_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -107,6 +113,47 @@ def shipped_value(value: str) -> str:
     return f"{key}{sep}{shipped}" if shipped.is_file() else value
 
 
+PARSER_MODE = "symlight_yaml"
+"""jsonargparse's YAML, with shipped preset paths resolved inside config files (see
+:func:`use_shipped_presets`)."""
+
+_config_folders: tuple[Path, ...] = ()
+
+
+def _with_presets(value: Any, folders: tuple[Path, ...]) -> Any:
+    """``value`` (loaded YAML) with each relative ``*.yaml`` value that is not a file in
+    ``folders`` or the working directory, but a shipped config, replaced by the shipped path.
+    """
+    if isinstance(value, dict):
+        return {key: _with_presets(item, folders) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_with_presets(item, folders) for item in value]
+    if not isinstance(value, str) or not value.endswith((".yaml", ".yml")):
+        return value
+    path = Path(value)
+    if path.is_absolute() or path.exists() or any((f / path).exists() for f in folders):
+        return value
+    shipped = _shipped() / path
+    return str(shipped) if shipped.is_file() else value
+
+
+def _load_yaml(value: str, path: Any = "") -> Any:
+    loaded = get_loader("yaml")(value)
+    folders = (Path(str(path)).parent,) if path else ()
+    return _with_presets(loaded, folders + _config_folders)
+
+
+def use_shipped_presets(configs: tuple[str, ...] = ()) -> None:
+    """Make a shipped preset path (``net: models/pairwise.yaml``) inside a config file resolve as
+    it does on the command line: through a jsonargparse loader (:data:`PARSER_MODE`) that reads
+    YAML and, where a relative ``*.yaml`` value is neither a file beside the config (of
+    ``configs``) nor in the working directory, takes the shipped config of that name.
+    """
+    global _config_folders
+    _config_folders = tuple(dict.fromkeys(Path(c).parent for c in configs))
+    set_loader(PARSER_MODE, _load_yaml, exceptions=(yaml.YAMLError,))
+
+
 def last_checkpoint(config: str | None) -> str:
     """The newest ``last.ckpt`` of the runs of ``config`` (what ``--ckpt_path last`` stands for).
 
@@ -152,6 +199,161 @@ def check_checkpoint(path: str | None) -> None:
         )
 
 
+# -- what a checkpoint says about its run ---------------------------------------------------------
+
+RECORD_KEY = "symlight"
+"""The checkpoint key of :class:`RunLifecycle`'s record: the task's class path and the trainer's
+``max_epochs`` and ``max_steps``, so that a resumed run keeps its length and a checkpoint is only
+used with its own task."""
+
+LENGTH_OPTIONS = ("max_epochs", "max_steps")
+
+
+@dataclass(frozen=True)
+class SavedRun:
+    """What a checkpoint holds about the run that wrote it (fields are None when unknown)."""
+
+    task: str | None = None  # the DataModule's class path (or class name)
+    network: str | None = None  # the network's class path
+    network_args: Mapping[str, Any] = field(default_factory=dict)
+    length: Mapping[str, Any] = field(default_factory=dict)  # max_epochs, max_steps
+    global_step: int | None = None
+
+    @staticmethod
+    def name(path: str | None) -> str:
+        return str(path).rpartition(".")[2]
+
+
+def _run_config(ckpt: Path) -> dict:
+    """The ``config.yaml`` of the run folder that holds ``ckpt``, or ``{}``."""
+    if ckpt.parent.name != "checkpoints":
+        return {}
+    try:
+        config = yaml.safe_load((ckpt.parent.parent / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+@lru_cache(maxsize=8)
+def _read_saved_run(path: str, stamp: tuple[int, int]) -> SavedRun:
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - Lightning reports unreadable checkpoints itself
+        return SavedRun()
+    if not isinstance(ckpt, dict):
+        return SavedRun()
+    record = ckpt.get(RECORD_KEY) if isinstance(ckpt.get(RECORD_KEY), dict) else {}
+    config = _run_config(Path(path))
+    task = record.get("task")
+    if task is None:
+        data = ckpt.get("datamodule_hyper_parameters") or {}
+        task = data.get("_class_path") if isinstance(data, dict) else None
+    if task is None:
+        task = (config.get("data") or {}).get("class_path") if isinstance(config, dict) else None
+    if task is None:  # a task's state is saved under its class name
+        task = next((key for key in ckpt if key in discover_tasks()), None)
+    net = (ckpt.get("hyper_parameters") or {}).get("net")
+    network = net.get("class_path") if isinstance(net, dict) else None
+    network_args = (net.get("init_args") or {}) if isinstance(net, dict) else {}
+    length = record.get("trainer")
+    if not isinstance(length, dict):
+        trainer = config.get("trainer") or {}
+        length = {k: trainer[k] for k in LENGTH_OPTIONS if k in trainer}
+    step = ckpt.get("global_step")
+    return SavedRun(task, network, network_args, length, step if isinstance(step, int) else None)
+
+
+def saved_run(path: str | Path) -> SavedRun:
+    """What the checkpoint at ``path`` says about its run: its task, network, length and step,
+    from symlight's record in the checkpoint, the hyper-parameters Lightning saved in it, or the
+    ``config.yaml`` of its run folder.
+    """
+    stat = Path(path).stat()
+    return _read_saved_run(str(path), (stat.st_mtime_ns, stat.st_size))
+
+
+def _is_local_file(path: str | None) -> bool:
+    return bool(path) and "://" not in str(path) and Path(str(path)).is_file()
+
+
+def resume_length(line: CommandLine) -> CommandLine:
+    """``fit`` from a checkpoint keeps the length of the run that wrote it (``max_epochs``,
+    ``max_steps``) unless the command line gives one; a one-cycle schedule cannot run longer.
+    """
+    if line.command != "fit" or not _is_local_file(line.ckpt_path):
+        return line
+    given = {option.removeprefix("--trainer.") for option in line.options}
+    if given & set(LENGTH_OPTIONS) or "--trainer" in line.options:
+        return line
+    length = saved_run(line.ckpt_path).length
+    if not length:
+        return line
+    args = tuple(
+        f"--trainer.{key}={'null' if length[key] is None else length[key]}"
+        for key in LENGTH_OPTIONS
+        if key in length
+    )
+    shown = " ".join(a.replace("=", " ", 1) for a in args if not a.endswith(("=-1", "=null")))
+    print(f"{PROG}: resuming with the run's own length: {shown}", file=sys.stderr)
+    return line.replace(rest=(*line.rest, *args))
+
+
+def check_same_task(line: CommandLine, config) -> None:
+    """A checkpoint runs only with the task it was trained on, and with its own network: a
+    checkpoint of another task, or a network given on the command line that is not the
+    checkpoint's, is a :class:`UsageError` naming both.
+    """
+    path = config.get("ckpt_path")
+    if not _is_local_file(path):
+        return
+    saved = saved_run(path)
+    data = config.get("data")
+    task = data.get("class_path") if data is not None else None
+    hint = f"{Path(path).parent.parent / 'config.yaml'}" if _run_config(Path(path)) else ""
+    if saved.task and task and SavedRun.name(saved.task) != SavedRun.name(task):
+        network = f" (network {SavedRun.name(saved.network)})" if saved.network else ""
+        raise UsageError(
+            f"--ckpt_path {path} is a checkpoint of the task {SavedRun.name(saved.task)}{network}"
+            f", but this command's task is {SavedRun.name(task)}: use the config it was trained "
+            f"with{f' ({hint})' if hint else ''}, or a checkpoint of {SavedRun.name(task)}"
+        )
+    asked = [o for o in line.options if o.startswith("--model.init_args.net")]
+    net = _get(config, "model.init_args.net")
+    if not asked or saved.network is None or net is None:
+        return
+    wanted = net.get("class_path") if hasattr(net, "get") else None
+    if wanted and SavedRun.name(wanted) != SavedRun.name(saved.network):
+        raise UsageError(
+            f"--ckpt_path {path} holds a {SavedRun.name(saved.network)} network, but the command "
+            f"asks for {SavedRun.name(wanted)} ({asked[0]}): a checkpoint runs with the network "
+            "it was trained with; leave out --model.init_args.net"
+        )
+    prefix = "--model.init_args.net.init_args."
+    for option in asked:
+        key = option.removeprefix(prefix)
+        if option == key or "." in key or key not in saved.network_args:
+            continue
+        value = _get(config, f"model.init_args.net.init_args.{key}")
+        if _plain(value) != _plain(saved.network_args[key]):
+            raise UsageError(
+                f"--ckpt_path {path} holds a {SavedRun.name(saved.network)} network with "
+                f"{key}={saved.network_args[key]}, but the command asks for {key}={value}: a "
+                f"checkpoint runs with the network it was trained with; leave out {option}"
+            )
+
+
+def _get(config, key: str):
+    try:
+        return config.get(key)
+    except (AttributeError, KeyError, TypeError):
+        return None
+
+
+def _plain(value):
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
 def run_name(config) -> str:
     """Log folder name of a run: its first config file's stem, else the task's class name."""
     if config.get("config"):
@@ -175,6 +377,19 @@ class SymlightCLI(LightningCLI):
 
     resumed = False
     """Whether ``fit`` continues a run in its own folder (never removed on failure)."""
+
+    def __init__(self, *args: Any, command_line: CommandLine | None = None, **kwargs: Any) -> None:
+        self.command_line = command_line
+        """The command as it was typed (before config names and ``--ckpt_path last`` were
+        resolved): what an interrupted run prints to resume it."""
+        self.run_folder: Path | None = None
+        super().__init__(*args, **kwargs)
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand in TRAINER_COMMANDS:
+            check_same_task(self.command_line or CommandLine(subcommand), self.config[subcommand])
 
     def add_arguments_to_parser(self, parser) -> None:
         parser.add_lightning_class_args(RunCheckpoint, "checkpoint")
@@ -205,13 +420,15 @@ class SymlightCLI(LightningCLI):
         if version is not None:
             # Resuming writes into the run's own, non-empty checkpoint folder on purpose.
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* is not empty")
+            self.run_folder = Path(LOG_ROOT) / task / f"version_{version}"
         self.resumed = version is not None
         if config.trainer.logger in (None, True):
             config.trainer.logger = {
                 "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
                 "init_args": {
                     "save_dir": LOG_ROOT,
-                    "name": task,
+                    # evaluations log apart from the training runs they evaluate
+                    "name": task if self.subcommand == "fit" else f"{task}/{EVAL_FOLDER}",
                     "version": version,
                     "default_hp_metric": False,
                 },
@@ -235,8 +452,10 @@ class SymlightCLI(LightningCLI):
                 callbacks.append(ModelSummary())
         if self.subcommand == "predict":
             callbacks.append(PredictionWriter())
-        if not self.resumed:
-            callbacks.append(ForgetFailedRun())
+        if self.subcommand == "fit":
+            callbacks.append(RunLifecycle(self.command_line, self.run_folder))
+        else:
+            callbacks.append(RunLifecycle())
         checkpointing_off = config.get("enable_checkpointing") is False
         if checkpointing_off:
             # Lightning refuses a ModelCheckpoint (ours is always configured) when checkpointing
@@ -321,14 +540,53 @@ def metrics_table(metrics: Mapping[str, float]) -> str:
 class PredictionWriter(BasePredictionWriter):
     """Writes the outputs of ``predict`` to ``predictions.pt`` in the run folder and says where.
 
-    The file holds ``{"predictions": [one tensor per batch], "batch_indices": [...]}``; under
-    DDP each process writes ``predictions_rank{N}.pt``.
+    The file holds four lists with one entry per batch, in the order of the predict data:
+    ``predictions`` (the network's outputs, ``(B, ...)``), ``set_index`` (``(B,)``, each set's
+    position in the predict data), and the inputs ``x`` and ``mask`` of those sets (None where a
+    batch has no such tensor). Under DDP each process writes ``predictions_rank{N}.pt`` with the
+    sets it predicted.
     """
 
-    def __init__(self) -> None:
-        super().__init__(write_interval="epoch")
+    KEYS = ("predictions", "set_index", "x", "mask")
 
-    def write_on_epoch_end(self, trainer, pl_module, predictions, batch_indices) -> None:
+    def __init__(self) -> None:
+        super().__init__(write_interval="batch")
+        self.written: dict[str, list] = {key: [] for key in self.KEYS}
+        self.starts: dict[int, list[int]] = {}
+        self.seen = 0
+
+    def on_predict_start(self, trainer: Trainer, pl_module) -> None:
+        self.written = {key: [] for key in self.KEYS}
+        self.starts, self.seen = {}, 0
+
+    def write_on_batch_end(
+        self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx
+    ) -> None:
+        size = len(prediction)
+        index = self.set_index(trainer, batch_indices, batch_idx, dataloader_idx, size)
+        self.seen += size
+        self.written["predictions"].append(_to_cpu(prediction))
+        self.written["set_index"].append(index)
+        for key in ("x", "mask"):
+            value = batch.get(key) if isinstance(batch, Mapping) else None
+            fits = isinstance(value, torch.Tensor) and value.dim() > 0 and len(value) == size
+            self.written[key].append(value.detach().cpu() if fits else None)
+
+    def set_index(self, trainer, batch_indices, batch_idx, dataloader_idx, size) -> torch.Tensor:
+        """The positions in the predict data of the ``size`` sets of a batch: from the sampler's
+        indices of a batched loader, from the position of a ready-made batch among the loader's
+        batches, or counted.
+        """
+        if batch_indices is not None and len(batch_indices) == size:
+            return torch.as_tensor(list(batch_indices), dtype=torch.long)
+        starts = self.starts.get(dataloader_idx)
+        if starts is None:
+            starts = self.starts[dataloader_idx] = _batch_starts(trainer, dataloader_idx)
+        if starts and batch_idx < len(starts):
+            return torch.arange(starts[batch_idx], starts[batch_idx] + size)
+        return torch.arange(self.seen, self.seen + size)
+
+    def on_predict_epoch_end(self, trainer: Trainer, pl_module) -> None:
         folder = Path(_run_folder(trainer))
         folder.mkdir(parents=True, exist_ok=True)
         name = (
@@ -337,24 +595,145 @@ class PredictionWriter(BasePredictionWriter):
             else f"predictions_rank{trainer.global_rank}.pt"
         )
         path = folder / name
-        torch.save({"predictions": predictions, "batch_indices": batch_indices}, path)
-        count = sum(len(p) for p in predictions) if predictions else 0
+        torch.save(self.written, path)
+        count = sum(len(p) for p in self.written["predictions"])
         print(f"predictions of {count} sets written to {path}")
 
 
-class ForgetFailedRun(Callback):
-    """Removes the run folder of a new run that fails before its first training step.
+def _to_cpu(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu()
+    if isinstance(value, Mapping):
+        return {key: _to_cpu(v) for key, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_to_cpu(v) for v in value)
+    return value
 
-    Such folders hold only ``config.yaml`` and an empty event file. The CLI leaves this callback
-    out of a run resumed in its own folder, and a folder that holds a checkpoint is always kept.
+
+def _batch_starts(trainer: Trainer, dataloader_idx: int) -> list[int]:
+    """For a loader over ready-made batches (``batch_size=None``), the position in the predict
+    data of each batch's first set, in the order the loader yields them; ``[]`` otherwise.
+    """
+    loaders = trainer.predict_dataloaders
+    loaders = loaders if isinstance(loaders, (list, tuple)) else [loaders]
+    if dataloader_idx >= len(loaders):
+        return []
+    loader = loaders[dataloader_idx]
+    dataset, sampler = getattr(loader, "dataset", None), getattr(loader, "sampler", None)
+    if getattr(loader, "batch_size", 0) is not None or sampler is None:
+        return []
+    try:
+        sizes = [len(dataset[i]["x"]) for i in range(len(dataset))]
+        order = list(iter(sampler))
+    except (TypeError, KeyError, IndexError):
+        return []
+    firsts = [sum(sizes[:i]) for i in range(len(sizes))]
+    return [firsts[i] for i in order]
+
+
+class RunLifecycle(Callback):
+    """What a run that ends early leaves behind, and what it says.
+
+    - A new run that fails before its first training step leaves no run folder (it holds only
+      ``config.yaml`` and an empty event file); a folder that holds a checkpoint is always kept.
+    - A resumed run that fails before training a step leaves its folder as it found it.
+    - ``fit`` stopped with Ctrl-C ends with the run folder and the command that resumes it.
+    - Every checkpoint records the task and the run's length (``max_epochs``, ``max_steps``), so
+      that a run resumes with its own length and a checkpoint is used with its own task only.
+
+    Args:
+        command: the command as typed, for the resume command (None: no resume hint).
+        resumed: the folder of the run that this ``fit`` continues, if any.
+
     """
 
+    def __init__(self, command: CommandLine | None = None, resumed: Path | None = None) -> None:
+        self.command = command
+        self.resumed = resumed
+        self.before = _snapshot(resumed) if resumed is not None else None
+        self.start_step: int | None = None
+
+    def on_train_start(self, trainer: Trainer, pl_module) -> None:
+        self.start_step = trainer.global_step
+
+    def on_save_checkpoint(self, trainer: Trainer, pl_module, checkpoint: dict) -> None:
+        datamodule = getattr(trainer, "datamodule", None)
+        task = type(datamodule) if datamodule is not None else None
+        checkpoint[RECORD_KEY] = {
+            "task": f"{task.__module__}.{task.__qualname__}" if task else None,
+            "trainer": {key: getattr(trainer, key) for key in LENGTH_OPTIONS},
+        }
+
     def on_exception(self, trainer: Trainer, pl_module, exception: BaseException) -> None:
-        if trainer.global_step > 0 or not trainer.is_global_zero:
+        if not trainer.is_global_zero:
             return
+        trained = self.start_step is not None and trainer.global_step > self.start_step
         folder = getattr(trainer.logger, "log_dir", None)
-        if folder and Path(folder).is_dir() and not any(Path(folder).rglob("*.ckpt")):
-            shutil.rmtree(folder, ignore_errors=True)
+        if self.resumed is not None:
+            if not trained and self.before is not None:
+                _restore(self.resumed, self.before)
+        elif not trained and folder and Path(folder).is_dir():
+            if not any(Path(folder).rglob("*.ckpt")):
+                shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exception, KeyboardInterrupt) and self.command is not None:
+            print(self.interrupted(trainer, folder), file=sys.stderr, flush=True)
+
+    def interrupted(self, trainer: Trainer, folder: str | None) -> str:
+        """Where an interrupted ``fit`` stands and the command that resumes it."""
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
+        if not last and folder:
+            last = str(Path(folder) / "checkpoints" / "last.ckpt")
+        where = f"interrupted at step {trainer.global_step}"
+        if not last or not Path(last).is_file():
+            kept = f"; run folder {_relative(folder)}" if folder and Path(folder).is_dir() else ""
+            return (
+                f"{PROG}: {where}, before its first checkpoint{kept}: nothing to resume; "
+                f"start again with\n{command_text(self.command)}"
+            )
+        last = _relative(last)
+        step = saved_run(last).global_step
+        return (
+            f"{PROG}: {where}; run folder {_relative(folder or Path(last).parent.parent)}; "
+            f"its last checkpoint{f' (step {step})' if step is not None else ''} is {last}. "
+            f"Resume it with\n{command_text(self.command.replace(ckpt_path=last))}"
+        )
+
+
+def command_text(line: CommandLine) -> str:
+    """``line`` as a shell command, under the name the program was started with."""
+    prog = PROG if Path(sys.argv[0]).name == PROG else f"python -m {PROG}"
+    return f"{prog} {shlex.join(line.args())}"
+
+
+def _relative(path) -> str:
+    text = os.path.relpath(path)
+    return str(path) if text.startswith("..") else text
+
+
+SNAPSHOT_LIMIT = 1 << 20
+"""Files of a resumed run folder up to this size are kept in memory, to be put back as they were
+if the resumed run fails before its first step (checkpoints are never rewritten then)."""
+
+
+def _snapshot(folder: Path) -> dict[Path, bytes | None]:
+    files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+    return {p: p.read_bytes() if p.stat().st_size <= SNAPSHOT_LIMIT else None for p in files}
+
+
+def _restore(folder: Path, before: Mapping[Path, bytes | None]) -> None:
+    """Put ``folder`` back as :func:`_snapshot` found it: new files removed, changed ones
+    rewritten.
+    """
+    for path in sorted(folder.rglob("*"), reverse=True):
+        if path.is_file() and path not in before:
+            path.unlink(missing_ok=True)
+        elif path.is_dir() and not any(path.iterdir()) and path != folder:
+            if not any(p.is_relative_to(path) for p in before):
+                path.rmdir()
+    for path, content in before.items():
+        if content is not None and (not path.is_file() or path.read_bytes() != content):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
 
 
 def _version_of(ckpt: Path, task_dir: Path) -> int | None:
@@ -451,7 +830,7 @@ def resolve(line: CommandLine) -> CommandLine:
         ckpt_path = last_checkpoint(line.configs[0] if line.configs else None)
     check_checkpoint(ckpt_path)
     rest = tuple(shipped_value(token) for token in line.rest)
-    return line.replace(configs=configs, ckpt_path=ckpt_path, rest=rest)
+    return resume_length(line.replace(configs=configs, ckpt_path=ckpt_path, rest=rest))
 
 
 def relaunch_with(args: list[str]) -> None:
@@ -503,11 +882,13 @@ def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
     for name, error in sorted(broken_plugins().items()):
         print(f"{PROG}: warning: task plug-in {name} is broken: {error}", file=sys.stderr)
     _guide(line)
-    line = resolve(line)
+    typed, line = line, resolve(line)
     if args is None:
         relaunch_with(line.args())
+    use_shipped_presets(line.configs)
     commands = {
-        name: {"prog": f"{PROG} {name}", "allow_abbrev": False} for name in TRAINER_COMMANDS
+        name: {"prog": f"{PROG} {name}", "allow_abbrev": False, "parser_mode": PARSER_MODE}
+        for name in TRAINER_COMMANDS
     }
     try:
         with quiet_run():
@@ -525,10 +906,12 @@ def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
                     "tasks (LightningCLI).",
                     "epilog": epilog or None,
                     "allow_abbrev": False,
+                    "parser_mode": PARSER_MODE,
                     **commands,
                 },
                 args=None if args is None else line.args(),
                 auto_configure_optimizers=False,
+                command_line=typed,
             )
     except ParserError as error:
         message = explain(error.parser, line.configs, line.rest, CLASS_GROUPS, error.error)

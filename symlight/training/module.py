@@ -283,6 +283,13 @@ class SymmetricModule(L.LightningModule):
 
     # -- optimisation -----------------------------------------------------------------------
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        trainer = attached_trainer(self)
+        task, saved_task = getattr(trainer, "datamodule", None), _saved_task(checkpoint)
+        if task is not None and saved_task and saved_task != type(task).__name__:
+            raise ValueError(
+                f"the checkpoint was trained on the task {saved_task} but this run's task is "
+                f"{type(task).__name__}: use a checkpoint of {type(task).__name__}"
+            )
         saved = checkpoint.get("hyper_parameters", {})
         for key in ("element_shape", "rep_out"):
             if key in saved and _plain(saved[key]) != _plain(self.hparams[key]):
@@ -339,6 +346,16 @@ def attached_trainer(module: L.LightningModule) -> L.Trainer | None:
         return module.trainer
     except RuntimeError:  # "... is not attached to a `Trainer`"
         return None
+
+
+def _saved_task(checkpoint: Mapping) -> str | None:
+    """The class name of the task a checkpoint was trained on, where the checkpoint says."""
+    record = checkpoint.get("symlight")
+    path = record.get("task") if isinstance(record, Mapping) else None
+    data = checkpoint.get("datamodule_hyper_parameters")
+    if path is None and isinstance(data, Mapping):
+        path = data.get("_class_path")
+    return str(path).rpartition(".")[2] if path else None
 
 
 def _plain(value):
