@@ -1,4 +1,5 @@
-"""The sweep command: a quick grid, a killed and resumed sweep, two workers on one storage."""
+"""The sweep command: a quick grid, a killed and resumed sweep, two workers on one storage, and
+the mistakes it reports: a bad override before any trial, a failed trial, a bad sweep config."""
 
 import os
 import signal
@@ -13,8 +14,11 @@ import pandas as pd
 import pytest
 from optuna.trial import TrialState
 
+from symlight.app.cli import UsageError
+from symlight.app.main import main as symlight
 from symlight.app.sweep import main as sweep
 from symlight.app.sweep.config import load_sweep
+from symlight.app.sweep.report import figure
 
 TINY = """
 base: argmax.yaml
@@ -67,8 +71,15 @@ def runs(out: Path) -> set[str]:
 def test_quick_sweep_writes_one_csv_row_per_trial_a_table_and_plots(tmp_path, capsys):
     out = tmp_path / "out"
     sweep(["--config", str(config(tmp_path, 2)), "--quick", "--out", str(out), "--no-progress"])
-    printed = capsys.readouterr().out  # the table, and where the files are
-    assert "| max | 2 |" in printed and f"results: {out.resolve() / 'results.md'}" in printed
+    printed = capsys.readouterr()
+    assert (
+        "| max | 2 |" in printed.out and f"results: {out.resolve() / 'results.md'}" in printed.out
+    )
+    # the table and where the files are; the fits' own output stays in their logs
+    assert len((printed.out + printed.err).splitlines()) < 20, printed.out + printed.err
+    for chatter in ("LightningCLI's args", "log_every_n_steps", "run folder:", "Warning"):
+        assert chatter not in printed.out + printed.err
+    assert "run folder:" in (out / "runs" / "trial_0000" / "fit.log").read_text()
     frame = pd.read_csv(out / "trials.csv")
     assert len(frame) == 4 and set(frame["state"]) == {"COMPLETE"}
     assert sorted(zip(frame["params_net"], frame["params_seed"])) == [
@@ -137,7 +148,75 @@ def test_two_workers_on_one_storage_run_disjoint_trials(tmp_path):
     assert len(workers) == 2, f"both workers ran trials: {workers}"
 
 
-def test_bad_sweep_configs_fail_with_one_clear_line(tmp_path):
+def error_line(capsys, argv: list[str]) -> str:
+    """Run ``symlight ARGV``: a usage error, exit status 2, one line on stderr; returns the line."""
+    with pytest.raises(SystemExit) as exit_info:
+        symlight(argv)
+    assert exit_info.value.code == 2
+    printed = capsys.readouterr()
+    lines = printed.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("symlight: error: "), printed.err
+    assert not printed.out.strip(), printed.out
+    return lines[0]
+
+
+def test_a_bad_option_of_a_grid_point_stops_the_sweep_before_its_first_trial(tmp_path, capsys):
+    path, out = tmp_path / "tiny.yaml", tmp_path / "out"
+    path.write_text(
+        TINY.format(seeds="0: {seed_everything: 0}").replace(
+            "max: {model.init_args.net.init_args.pooling: max}",
+            "max: {model.init_args.net.init_args.poolng: max}",
+        )
+    )
+    line = error_line(capsys, ["sweep", "--config", str(path), "--quick", "--out", str(out)])
+    assert (
+        "grid point net=max, seed=0" in line and "poolng" in line and "did you mean pooling" in line
+    )
+    assert not out.exists(), "no sweep folder for a sweep that cannot start"
+    # an option valid alone but not with another axis's choice: the grid point is named
+    path.write_text(
+        "base: argmax.yaml\n"
+        "grid:\n"
+        "  net: {deepsets: {model.init_args.net: models/deepsets.yaml},\n"
+        "        pairwise: {model.init_args.net: models/pairwise.yaml}}\n"
+        "  depth: {'2': {model.init_args.net.init_args.depth: 2}}\n"
+    )
+    line = error_line(capsys, ["sweep", "--config", str(path), "--out", str(out)])
+    assert "grid point net=pairwise, depth=2" in line and "PairwiseNet" in line
+    # every value of a search space is checked too
+    path.write_text(
+        "base: argmax.yaml\nn_trials: 2\n"
+        "space: {model.init_args.net.init_args.hidden: {choices: [8, wide]}}\n"
+    )
+    line = error_line(capsys, ["sweep", "--config", str(path), "--out", str(out)])
+    assert "search space model.init_args.net.init_args.hidden=wide" in line
+    assert not out.exists()
+
+
+def test_accuracy_plots_stay_within_zero_and_one(tmp_path):
+    cfg = load_sweep(str(config(tmp_path, 2)))
+    frame = pd.DataFrame(
+        {
+            "params_net": ["max", "max", "mean", "mean"],
+            "params_seed": [0, 1, 0, 1],
+            "user_attrs_val/acc": [0.0, 1.0, 0.9, 1.0],  # std 0.7: error bars past 0 and 1
+            "user_attrs_val/acc@n=20": [0.0, 1.0, 0.5, 0.7],
+            "user_attrs_val/loss": [0.1, 2.5, 0.4, 0.3],
+            "user_attrs_params": [100, 100, 120, 120],
+        }
+    )
+    for spec in (
+        {"kind": "bar", "metric": "val/acc", "group": "net"},
+        {"kind": "size", "metric": "val/acc", "group": "net"},
+        {"kind": "params", "metric": "val/acc", "group": "net"},
+    ):
+        fig = figure(frame, cfg, spec, tmp_path)
+        assert fig.axes[0].get_ylim() == (0.0, 1.0), spec
+    fig = figure(frame, cfg, {"kind": "bar", "metric": "val/loss", "group": "net"}, tmp_path)
+    assert fig.axes[0].get_ylim()[1] > 2.5, "a metric past 1 keeps its own range"
+
+
+def test_bad_sweep_configs_fail_with_one_clear_line(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
     path.write_text(
         "base: argmax.yaml\ngrid: {a: {x: [--seed_everything=1]}}\nspace: {b: {low: 1, high: 2}}\n"
@@ -147,34 +226,73 @@ def test_bad_sweep_configs_fail_with_one_clear_line(tmp_path):
     path.write_text("base: argmax.yaml\ngrids: {}\n")
     with pytest.raises(SystemExit, match="unknown keys"):
         load_sweep(str(path))
-    with pytest.raises(SystemExit, match="shipped sweeps: .*argmax_targets.yaml"):
+    with pytest.raises(UsageError, match="shipped sweeps: .*argmax_targets.yaml"):
         load_sweep("no_such_sweep")
+    path.write_text("base: argmax.yaml\ngrid: {net: {max: pooling=max}}\n")
+    with pytest.raises(UsageError, match="grid option net=max is 'pooling=max'"):
+        load_sweep(str(path))
+    path.write_text(
+        "base: argmax.yaml\ngrid: {net: {a: {}}}\nplots: [{kind: bar, metric: m, group: nett}]\n"
+    )
+    with pytest.raises(UsageError, match="names axis 'nett'; the grid's axes: net"):
+        load_sweep(str(path))
+    path.write_text("base: argmax.yaml\ngrid: {net: [a\n")
+    with pytest.raises(UsageError, match="not valid YAML"):
+        load_sweep(str(path))
     assert load_sweep("argmax_targets").total == 6 * 4 * 3
     assert load_sweep("sweeps/argmax_width.yaml").total == 2 * 2 * 2 * 3
     # the bandit and anomaly sweeps are configs over their tasks' documented keys
     assert load_sweep("bandit").objective == "val/regret@k=10,n=100"
     assert load_sweep("anomaly.yaml").base == "anomaly.yaml" and load_sweep("anomaly").total == 12
+    # on the command line: one line and exit status 2, as every usage error
+    path.write_text("base: argmax.yaml\ngrids: {}\n")
+    assert "unknown keys ['grids']" in error_line(capsys, ["sweep", "--config", str(path)])
+    assert "not found; shipped sweeps" in error_line(capsys, ["sweep", "--config", "no_such"])
+    line = error_line(capsys, ["sweep", "--confg", "argmax_targets"])
+    assert line.endswith("sweep: unrecognized argument --confg (did you mean --config?)")
 
 
-def test_a_failing_fit_fails_its_trial_only_and_a_rerun_retries_it(tmp_path):
+def test_a_failing_fit_fails_its_trial_only_and_a_rerun_retries_it(tmp_path, capsys):
     path, out = tmp_path / "tiny.yaml", tmp_path / "out"
     text = TINY.format(seeds="0: {seed_everything: 0}").replace(
         "mean: {model.init_args.net.init_args.pooling: mean}",
-        "median: {model.init_args.net.init_args.pooling: median}",
+        "inverted: {data.init_args.n_min: 5, data.init_args.n_max: 2}",
     )
     path.write_text(text)
-    sweep(["--config", str(path), "--quick", "--out", str(out), "--no-progress"])
+    with pytest.raises(SystemExit) as exit_info:  # n_min > n_max: the task refuses it
+        sweep(["--config", str(path), "--quick", "--out", str(out), "--no-progress"])
     frame = pd.read_csv(out / "trials.csv")
     assert sorted(zip(frame["params_net"], frame["state"])) == [
+        ("inverted", "FAIL"),
         ("max", "COMPLETE"),
-        ("median", "FAIL"),
     ]
-    assert "median" in frame[frame["state"] == "FAIL"]["user_attrs_error"].iloc[0]
-    assert "| max | 1 |" in (out / "results.md").read_text()
-    sweep(["--config", str(path), "--quick", "--out", str(out), "--no-progress"])
+    number = int(frame[frame["state"] == "FAIL"]["number"].iloc[0])
+    log = out.resolve() / "runs" / f"trial_{number:04d}" / "fit.log"
+    assert str(exit_info.value) == (
+        f"symlight sweep: 1 of 2 trials failed (reasons in {out.resolve() / 'results.md'}); "
+        f"logs: {log}"
+    )
+    printed = capsys.readouterr()
+    reason = "need 1 <= n_min <= n_max, got n_min=5, n_max=2"
+    assert frame[frame["state"] == "FAIL"]["user_attrs_error"].iloc[0] == reason
+    assert (
+        printed.err.strip()
+        == f"trial {number} (net=inverted, seed=0) failed: {reason} (log: {log})"
+    )
+    assert "Traceback" not in printed.out and "Traceback" in log.read_text()
+    table = (out / "results.md").read_text()
+    assert "| max | 1 |" in table and "1 complete trials of 2; 1 failed (listed below)." in table
+    run = f"runs/trial_{number:04d}/fit.log"
+    assert f"- trial {number} (net=inverted, seed=0): {reason} (log: `{run}`)" in table
+    with pytest.raises(SystemExit, match="1 of 2 trials failed"):
+        sweep(["--config", str(path), "--quick", "--out", str(out), "--no-progress"])
     frame = pd.read_csv(out / "trials.csv")
     assert sorted(zip(frame["params_net"], frame["state"])) == [
+        ("inverted", "FAIL"),
+        ("inverted", "FAIL"),
         ("max", "COMPLETE"),
-        ("median", "FAIL"),
-        ("median", "FAIL"),
     ], "a re-run retries the failed point once, and never the finished one"
+    table = (out / "results.md").read_text()
+    assert "- trial 2 (net=inverted, seed=0)" in table and f"- trial {number} " not in table
+    with pytest.raises(SystemExit, match="1 of 2 trials failed"):  # --no-run says so too
+        sweep(["--config", str(path), "--quick", "--out", str(out), "--no-run"])

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import itertools
 import json
 import logging
@@ -214,7 +215,8 @@ def _output_to(log: IO[str]) -> Iterator[None]:
     moved = []
     for name in (None, "lightning", "lightning.pytorch", "lightning.fabric"):
         for handler in logging.getLogger(name).handlers:
-            if type(handler) is logging.StreamHandler and handler.stream in console:
+            # Lightning's own handlers write to the console it saw when it was imported
+            if type(handler) is logging.StreamHandler and (name or handler.stream in console):
                 moved.append((handler, handler.setStream(log)))
     try:
         with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
@@ -422,7 +424,7 @@ def failed_trials(trials: Sequence[FrozenTrial]) -> list[FrozenTrial]:
     return sorted(latest.values(), key=lambda t: t.number)
 
 
-def _failure(trial: FrozenTrial, cfg: SweepConfig) -> Failure:
+def _failure(trial: FrozenTrial) -> Failure:
     run = trial.user_attrs.get("run")
     said = trial.user_attrs.get("error") or "its worker stopped before the fit ended (no heartbeat)"
     point = ", ".join(f"{k}={v}" for k, v in trial.params.items())
@@ -462,7 +464,7 @@ def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callback
 
     def say_failed(study: optuna.Study, trial: FrozenTrial) -> None:
         if trial.state == TrialState.FAIL:
-            failure = _failure(trial, cfg)
+            failure = _failure(trial)
             where = f" (log: {out / failure.log})" if failure.log else ""
             tqdm.write(
                 f"trial {trial.number} ({failure.point}) failed: {failure.reason}{where}",
@@ -555,7 +557,7 @@ def export(study: optuna.Study, cfg: SweepConfig, out: Path) -> None:
     """Write ``trials.csv``, ``results.md`` and the config's plots under ``out``."""
     frame = study.trials_dataframe()
     frame.to_csv(out / "trials.csv", index=False)
-    failures = [_failure(t, cfg) for t in failed_trials(study.get_trials(deepcopy=False))]
+    failures = [_failure(t) for t in failed_trials(study.get_trials(deepcopy=False))]
     (out / "results.md").write_text(results_table(frame, cfg, failures))
     plot_all(frame, cfg, out)
 
@@ -572,19 +574,34 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = SweepArgumentParser(
         prog=f"{PROG} sweep", description=__doc__.split("\n\n")[0], allow_abbrev=False
     )
-    parser.add_argument(
-        "--config", "-c", required=True, help="sweep config: a file or a shipped name"
-    )
-    parser.add_argument("--workers", type=int, default=1, help="worker processes on this machine")
-    parser.add_argument("--storage", help="Optuna storage URL (default: sqlite in --out)")
-    parser.add_argument("--out", type=Path, help="output folder (default: sweeps/<config name>)")
-    parser.add_argument("--study", help="study name (default: the config name)")
-    parser.add_argument("--quick", action="store_true", help="shrink every budget: a smoke run")
-    parser.add_argument(
-        "--no-run", action="store_true", help="only export the stored trials: CSV, table, plots"
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    actions = [
+        parser.add_argument(
+            "--config", "-c", required=True, help="sweep config: a file or a shipped name"
+        ),
+        parser.add_argument(
+            "--workers", type=int, default=1, help="worker processes on this machine"
+        ),
+        parser.add_argument("--storage", help="Optuna storage URL (default: sqlite in --out)"),
+        parser.add_argument(
+            "--out", type=Path, help="output folder (default: sweeps/<config name>)"
+        ),
+        parser.add_argument("--study", help="study name (default: the config name)"),
+        parser.add_argument(
+            "--quick", action="store_true", help="shrink every budget: a smoke run"
+        ),
+        parser.add_argument(
+            "--no-run", action="store_true", help="only export the stored trials: CSV, table, plots"
+        ),
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar"),
+        parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS),
+    ]
+    known = [name for action in actions for name in action.option_strings] + ["--help", "-h"]
+    for token in argv if argv is not None else sys.argv[1:]:
+        name = token.split("=", 1)[0]
+        if (name.startswith("--") or name[:1] == "-" and name[1:].isalpha()) and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise UsageError(f"sweep: unrecognized argument {name}{hint}")
     args = parser.parse_args(argv)
     cfg = load_sweep(args.config)
     out = (args.out or Path("sweeps") / (cfg.name + ("-quick" if args.quick else ""))).resolve()
@@ -614,7 +631,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     _report(out)
     failed = failed_trials(study.get_trials(deepcopy=False))
     if failed:
-        logs = [str(out / f.log) for f in (_failure(t, cfg) for t in failed) if f.log]
+        logs = [str(out / f.log) for f in (_failure(t) for t in failed) if f.log]
         where = ", ".join(logs) if len(logs) <= 3 else f"{out / 'runs'}/trial_*/fit.log"
         raise SystemExit(
             f"{PROG} sweep: {len(failed)} of {cfg.total} trials failed (reasons in "
