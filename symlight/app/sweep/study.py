@@ -477,8 +477,14 @@ def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callback
         )
 
 
-def _completed(study: optuna.Study) -> int:
-    return sum(t.state == TrialState.COMPLETE for t in study.get_trials(deepcopy=False))
+def _show(bar, study: optuna.Study) -> None:
+    """Progress: trials finished (complete or failed), and how many failed."""
+    trials = study.get_trials(deepcopy=False)
+    failed = len(failed_trials(trials))
+    bar.n = sum(t.state == TrialState.COMPLETE for t in trials) + failed
+    if failed:
+        bar.set_postfix_str(f"{failed} failed", refresh=False)
+    bar.refresh()
 
 
 def run_sweep(
@@ -525,14 +531,12 @@ def _run_sweep(
         work(study, cfg, out, quick)
         return study
     recover(study)
-    bar = tqdm(
-        total=cfg.total, initial=_completed(study), desc=name, unit="trial", disable=not progress
-    )
+    bar = tqdm(total=cfg.total, desc=name, unit="trial", disable=not progress)
+    _show(bar, study)
     if workers <= 1:
 
         def tick(study: optuna.Study, trial: FrozenTrial) -> None:
-            bar.n = _completed(study)
-            bar.refresh()
+            _show(bar, study)
 
         work(study, cfg, out, quick, callbacks=[tick])
     else:
@@ -541,12 +545,11 @@ def _run_sweep(
         cmd += ["--quick"] if quick else []
         procs = [subprocess.Popen(cmd) for _ in range(workers)]
         while any(p.poll() is None for p in procs):
-            bar.n = _completed(study)
-            bar.refresh()
+            _show(bar, study)
             time.sleep(2)
         if any(p.returncode for p in procs):
             raise SystemExit(f"a sweep worker failed: exit codes {[p.returncode for p in procs]}")
-    bar.n = _completed(study)
+    _show(bar, study)
     bar.close()
     export(study, cfg, out)
     return study
