@@ -12,6 +12,10 @@ named options, each a set of CLI overrides; Optuna's ``GridSampler`` visits ever
 ``python -m symlight fit`` (``symlight.app.cli.main``), by default in its own process, logging to its own
 TensorBoard folder ``<out>/runs/trial_NNNN``. The trial's value is the final ``objective`` metric; all
 final metrics, the network's parameter count, the steps and seconds are stored as user attributes.
+Before the first trial, the fit command of every grid point (or search-space value) is parsed, not
+run: a bad override is one line naming it and its grid point, and exit status 2. A fit's own output
+goes to its ``fit.log``; a failed trial is one line on the console and in ``results.md``, and a
+sweep with failed trials exits with status 1.
 
 Optuna's storage is the record: by default ``<out>/study.db`` (SQLite). A re-run skips finished
 trials and re-runs the failed ones; a trial left running by a process that died is failed by Optuna's
