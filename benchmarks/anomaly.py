@@ -40,7 +40,7 @@ def run(name: str, extra: list[str]) -> dict[str, float | str]:
     runs = workdir / "lightning_logs" / "anomaly"
     ckpt = runs / "version_0" / "checkpoints" / "last.ckpt"
     fit(args + ["--ckpt_path", str(ckpt)], subcommand="test", workdir=workdir)
-    logged = scalars(runs / "version_1")
+    logged = scalars(runs / "eval" / "version_0")
     trained = scalars(runs / "version_0")
     row: dict[str, float | str] = {"model": name, "fit_s": seconds}
     for tag in ("test/acc", "test/acc@n=8", "test/acc@n=64", "test/auroc"):

@@ -39,7 +39,9 @@ def main() -> None:
             / "last.ckpt"
         )
         fit([*common, f"--ckpt_path={ckpt}"], subcommand="test", workdir=workdir)
-        mae = scalars(workdir / "lightning_logs" / "max_regression" / "version_1")["test/mae"][-1]
+        mae = scalars(workdir / "lightning_logs" / "max_regression" / "eval" / "version_0")[
+            "test/mae"
+        ][-1]
         print(f"| {name} | {mae:.4f} | {seconds:.0f} |")
 
 

@@ -32,5 +32,7 @@ def test_max_regression_beats_the_published_deepsets_error(tmp_path):
     )
     test = run_cli(["test", "--config", "max_regression.yaml", f"--ckpt_path={ckpt}"], cwd=tmp_path)
     assert test.returncode == 0, test.stderr[-3000:]
-    mae = scalars(tmp_path / "lightning_logs" / "max_regression" / "version_1")["test/mae"][-1]
+    mae = scalars(tmp_path / "lightning_logs" / "max_regression" / "eval" / "version_0")[
+        "test/mae"
+    ][-1]
     assert mae <= 0.003  # published DeepSets-max: 0.1355

@@ -869,6 +869,63 @@ CLASS_GROUPS = {"trainer": Trainer, "checkpoint": RunCheckpoint, "equivariance":
 """The class behind each group of options that is not a subclass choice (for error messages)."""
 
 
+def cli_options(epilog: str = "") -> dict[str, Any]:
+    """The arguments every :class:`SymlightCLI` is built with: the generic module, any task,
+    one-line parser errors, no abbreviated options, shipped presets inside config files.
+    """
+    commands = {
+        name: {"prog": f"{PROG} {name}", "allow_abbrev": False, "parser_mode": PARSER_MODE}
+        for name in TRAINER_COMMANDS
+    }
+    return {
+        "model_class": SymmetricModule,
+        "datamodule_class": SetTask,
+        "subclass_mode_model": True,
+        "subclass_mode_data": True,
+        "parser_class": OneLineErrorParser,
+        "seed_everything_default": 0,
+        "parser_kwargs": {
+            "prog": PROG,
+            "description": "Train and evaluate permutation-symmetric networks on set "
+            "tasks (LightningCLI).",
+            "epilog": epilog or None,
+            "allow_abbrev": False,
+            "parser_mode": PARSER_MODE,
+            **commands,
+        },
+        "auto_configure_optimizers": False,
+    }
+
+
+class _ParserBuilt(Exception):
+    """Stops a :class:`SymlightCLI` once its parser is built: nothing is parsed or instantiated."""
+
+    def __init__(self, parser: OneLineErrorParser) -> None:
+        super().__init__()
+        self.parser = parser
+
+
+class _ParseOnlyCLI(SymlightCLI):
+    """The CLI up to its parser, built with the same options as :func:`run`."""
+
+    def parse_arguments(self, parser, args) -> None:
+        raise _ParserBuilt(parser)
+
+
+def command_parser() -> OneLineErrorParser:
+    """The parser of the ``fit``/``validate``/``test``/``predict`` command line, with the
+    installed task plug-ins and the shipped presets, built exactly as :func:`run` builds it.
+    """
+    discover_tasks()
+    use_shipped_presets()
+    try:
+        with quiet_run():
+            _ParseOnlyCLI(**cli_options(), args=[])
+    except _ParserBuilt as built:
+        return built.parser
+    raise RuntimeError("LightningCLI parsed without calling parse_arguments")
+
+
 def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
     """Run a Lightning command (fit, validate, test, predict); ``args`` defaults to
     ``sys.argv[1:]``. ``epilog`` ends ``--help``. A mistake in the command raises
@@ -886,31 +943,12 @@ def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
     if args is None:
         relaunch_with(line.args())
     use_shipped_presets(line.configs)
-    commands = {
-        name: {"prog": f"{PROG} {name}", "allow_abbrev": False, "parser_mode": PARSER_MODE}
-        for name in TRAINER_COMMANDS
-    }
     try:
         with quiet_run():
             return SymlightCLI(
-                SymmetricModule,
-                SetTask,
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                parser_class=OneLineErrorParser,
-                seed_everything_default=0,
+                **cli_options(epilog),
                 save_config_kwargs={"overwrite": True},
-                parser_kwargs={
-                    "prog": PROG,
-                    "description": "Train and evaluate permutation-symmetric networks on set "
-                    "tasks (LightningCLI).",
-                    "epilog": epilog or None,
-                    "allow_abbrev": False,
-                    "parser_mode": PARSER_MODE,
-                    **commands,
-                },
                 args=None if args is None else line.args(),
-                auto_configure_optimizers=False,
                 command_line=typed,
             )
     except ParserError as error:

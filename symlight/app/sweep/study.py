@@ -54,18 +54,15 @@ from symlight.app.argv import pre_parse
 from symlight.app.cli import (
     CLASS_GROUPS,
     PROG,
-    SymlightCLI,
     UsageError,
+    command_parser,
     quiet_run,
     resolve,
 )
 from symlight.app.cli import run as run_cli
-from symlight.app.parse_errors import OneLineErrorParser, ParserError, explain
-from symlight.app.plugins import discover_tasks
+from symlight.app.parse_errors import ParserError, explain
 from symlight.app.sweep.config import SweepConfig, cli_value, load_sweep
 from symlight.app.sweep.report import Failure, plot_all, results_table
-from symlight.tasks import SetTask
-from symlight.training.module import SymmetricModule
 
 __all__ = ["SweepConfig", "check_overrides", "fit_trial", "load_sweep", "main", "run_sweep"]
 
@@ -84,42 +81,6 @@ class TrialError(RuntimeError):
 
 
 # -- checking the overrides before any trial ------------------------------------------------------
-class _ParserBuilt(Exception):
-    """Stops :class:`_ParseOnlyCLI` once its parser is built: nothing is parsed or instantiated."""
-
-    def __init__(self, parser: OneLineErrorParser) -> None:
-        super().__init__()
-        self.parser = parser
-
-
-class _ParseOnlyCLI(SymlightCLI):
-    """The fit command's CLI up to its parser (built as :func:`symlight.app.cli.run` builds it)."""
-
-    def parse_arguments(self, parser, args) -> None:
-        raise _ParserBuilt(parser)
-
-
-def fit_parser() -> OneLineErrorParser:
-    """The parser of ``symlight fit``, with the installed task plug-ins."""
-    discover_tasks()
-    try:
-        with quiet_run():
-            _ParseOnlyCLI(
-                SymmetricModule,
-                SetTask,
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                parser_class=OneLineErrorParser,
-                seed_everything_default=0,
-                parser_kwargs={"prog": PROG, "allow_abbrev": False, "fit": {"allow_abbrev": False}},
-                args=[],
-                auto_configure_optimizers=False,
-            )
-    except _ParserBuilt as built:
-        return built.parser
-    raise RuntimeError("LightningCLI parsed without calling parse_arguments")
-
-
 def _checks(cfg: SweepConfig) -> Iterator[tuple[str, list[str]]]:
     """``(what, overrides)`` of each trial to check: every grid point; or every value of the
     search space (each choice, both ends of a range), the other options at their first value.
@@ -143,7 +104,7 @@ def check_overrides(cfg: SweepConfig, out: Path, quick: bool) -> None:
     it, instantiating nothing; the first mistake is a one-line :class:`UsageError` naming the
     option and the grid point.
     """
-    parser = fit_parser()
+    parser = command_parser()
     with quiet_run():
         for what, args in _checks(cfg):
             fit_args = _fit_args(cfg, args, quick, out, "trial_check")
