@@ -79,13 +79,14 @@ def test_ctrl_c_ends_with_the_command_that_resumes_the_run(tmp_path):
     assert process.returncode not in (0, None), "the run ended before it was interrupted"
     assert "Traceback" not in err, err[-3000:]
     lines = err.strip().splitlines()
-    assert "run folder lightning_logs/quick/version_0" in lines[-2], err[-2000:]
-    command = lines[-1]
+    at = next(i for i, line in enumerate(lines) if "run folder lightning_logs/quick/" in line)
+    assert "run folder lightning_logs/quick/version_0" in lines[at], err[-2000:]
+    command = lines[at + 1]
     assert command == (
         "python -m symlight fit --config=quick.yaml --trainer.max_epochs 30 "
         "--ckpt_path=lightning_logs/quick/version_0/checkpoints/last.ckpt"
     )
-    interrupted_at = int(re.search(r"interrupted at step (\d+)", lines[-2]).group(1))
+    interrupted_at = int(re.search(r"interrupted at step (\d+)", lines[at]).group(1))
     assert interrupted_at < 90
 
     resumed = subprocess.run(
@@ -211,3 +212,14 @@ def test_the_readme_example_reads_predictions(tmp_path, monkeypatch, capsys):
     exec(compile(example, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 64 and printed[0].startswith("0 ")
+
+
+@pytest.mark.timeout(60)
+def test_a_shutdown_that_hangs_after_ctrl_c_is_ended():
+    code = "from symlight.app.cli import exit_if_stuck; import time; exit_if_stuck(0.5); time.sleep(30)"
+    start = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=50
+    )
+    assert result.returncode == 1 and time.monotonic() - start < 25
+    assert "shutdown after Ctrl-C took over 0 s; ended" in result.stderr

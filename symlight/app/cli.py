@@ -23,6 +23,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -677,6 +678,8 @@ class RunLifecycle(Callback):
                 shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exception, KeyboardInterrupt) and self.command is not None:
             print(self.interrupted(trainer, folder), file=sys.stderr, flush=True)
+        if isinstance(exception, KeyboardInterrupt):
+            exit_if_stuck(SHUTDOWN_S)
 
     def interrupted(self, trainer: Trainer, folder: str | None) -> str:
         """Where an interrupted ``fit`` stands and the command that resumes it."""
@@ -718,6 +721,29 @@ if the resumed run fails before its first step (checkpoints are never rewritten 
 def _snapshot(folder: Path) -> dict[Path, bytes | None]:
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
     return {p: p.read_bytes() if p.stat().st_size <= SNAPSHOT_LIMIT else None for p in files}
+
+
+SHUTDOWN_S = 30.0
+"""Seconds a process interrupted by Ctrl-C may take to shut down before it is ended."""
+
+
+def exit_if_stuck(seconds: float) -> None:
+    """End the process (status 1) if it is still shutting down after ``seconds``.
+
+    After Ctrl-C, Lightning ignores further Ctrl-C while it shuts down; a shutdown that blocks
+    (a lock left held by the interrupted step, a writer thread) would leave the process unkillable
+    from the keyboard. Everything worth keeping (the checkpoint, the resume command) is written
+    before this timer starts.
+    """
+
+    def end() -> None:
+        print(f"{PROG}: shutdown after Ctrl-C took over {seconds:.0f} s; ended", file=sys.stderr)
+        sys.stderr.flush()
+        os._exit(1)
+
+    timer = threading.Timer(seconds, end)
+    timer.daemon = True
+    timer.start()
 
 
 def _restore(folder: Path, before: Mapping[Path, bytes | None]) -> None:
