@@ -27,6 +27,7 @@ def discover_tasks() -> dict[str, type]:
     one broken package fails only the commands that use its tasks.
     """
     found: dict[str, type] = {}
+    _BROKEN.clear()  # what the last discovery could not load, not what an earlier one could not
     for info in pkgutil.iter_modules(symlight.tasks.__path__, "symlight.tasks."):
         _collect(importlib.import_module(info.name), found)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
@@ -35,7 +36,6 @@ def discover_tasks() -> dict[str, type]:
         except Exception as err:
             _BROKEN[ep.name] = f"{ep.value} failed to import: {type(err).__name__}: {err}"
             continue
-        _BROKEN.pop(ep.name, None)
         if isinstance(obj, type):
             found[obj.__name__] = obj
         else:
