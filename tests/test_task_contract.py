@@ -1,7 +1,10 @@
 """The task contract: declarations checked when a task is built, torchmetrics metrics per
 validation loader, non-vector elements through a per-element encoder, and the task in the docs."""
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import lightning as L
@@ -250,3 +253,24 @@ def test_the_task_in_the_docs_trains():
     exec(compile(train_code, str(DOCS), "exec"), namespace)
     accuracy = float(namespace["trainer"].callback_metrics["val/acc"])
     assert accuracy > 0.8  # whole sets right; a constant answer gets none of them
+
+
+@pytest.mark.timeout(240)
+def test_the_plug_in_config_of_the_docs_runs_as_written_outside_the_repository(tmp_path):
+    task_source = doc_blocks()[0]
+    config = re.search(r"```yaml\n(# python -m symlight fit.*?)```", DOCS.read_text(), re.S)[1]
+    (tmp_path / "above_mean.py").write_text(task_source)
+    (tmp_path / "above_mean.yaml").write_text(config)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-m", "symlight", "fit", "--config", "above_mean.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=200,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "run folder: lightning_logs/above_mean/version_0" in result.stdout
+    table = result.stdout[result.stdout.index("\nmetric ") :]
+    assert any(line.startswith("val/acc ") for line in table.splitlines())
