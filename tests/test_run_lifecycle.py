@@ -61,6 +61,9 @@ def test_ctrl_c_ends_with_the_command_that_resumes_the_run(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as in a terminal: a test runner started in the background has SIGINT ignored, and a
+        # child would inherit that, so Python would never raise KeyboardInterrupt in it
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     run = tmp_path / "lightning_logs" / "quick" / "version_0"
     try:
