@@ -65,7 +65,11 @@ def masked_pool(
         if pooling == "max":
             return x.amax(dims, keepdim=keepdim)
         check_pooling(pooling)
-    mask = mask.expand_as(x) if mask.shape != x.shape else mask
+    if x.dim() > 3 or any(mask.shape[d] != x.shape[d] for d in dims):
+        # pairs: a contiguous full-size mask (a broadcast one in masked_fill costs the chunked
+        # pairwise comparison 2.5x its memory); sets: the mask broadcasts over the channels,
+        # which is faster
+        mask = mask.expand_as(x) if mask.shape != x.shape else mask
     if pooling == "max":
         filled = x.masked_fill(~mask, torch.finfo(x.dtype).min).amax(dims, keepdim=keepdim)
         return filled.masked_fill(~mask.any(dims, keepdim=keepdim), 0.0)
