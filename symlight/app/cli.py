@@ -43,7 +43,7 @@ from lightning.pytorch.callbacks import ProgressBar as LightningProgressBar
 from lightning.pytorch.cli import ArgsType, LightningCLI
 
 from symlight.app.argv import CommandLine, pre_parse
-from symlight.app.parse_errors import OneLineErrorParser, ParserError, explain
+from symlight.app.parse_errors import OneLineErrorParser, ParserError, error_chain, explain
 from symlight.app.plugins import broken_plugins, discover_tasks
 from symlight.callbacks import EquivarianceCheck, ProgressBar, RunCheckpoint
 from symlight.tasks import SetTask
@@ -784,12 +784,7 @@ def _user_message(error: BaseException) -> str | None:
     """
     if not isinstance(error, USER_ERRORS):
         return None
-    chain: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    for candidate in reversed(chain):
+    for candidate in reversed(error_chain(error)):
         text = str(candidate).strip()
         if isinstance(candidate, USER_ERRORS) and text and "Does not validate against" not in text:
             return text.splitlines()[0]

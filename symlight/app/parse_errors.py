@@ -27,7 +27,7 @@ from lightning.pytorch.cli import LightningArgumentParser
 
 from symlight.app.plugins import discover_tasks
 
-__all__ = ["OneLineErrorParser", "ParserError", "explain"]
+__all__ = ["OneLineErrorParser", "ParserError", "error_chain", "explain"]
 
 CLASS_MODULES = ("symlight.tasks", "symlight.training", "symlight.models", "symlight.callbacks")
 """Where a class named without its module (``class_path: ArgmaxDataModule``) is looked up."""
@@ -250,14 +250,19 @@ def _suggestion(name: str, choices: Sequence[str], prefix: str = "") -> str:
     return f" (did you mean {prefix}{close[0]}?)" if close else ""
 
 
-def _innermost(error: BaseException) -> str:
-    """The first line of the innermost error in ``error``'s chain."""
+def error_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from or while handling, outermost first."""
     chain: list[BaseException] = []
     current: BaseException | None = error
     while current is not None and current not in chain:
         chain.append(current)
         current = current.__cause__ or current.__context__
-    for candidate in reversed(chain):
+    return chain
+
+
+def _innermost(error: BaseException) -> str:
+    """The first line of the innermost error in ``error``'s chain."""
+    for candidate in reversed(error_chain(error)):
         text = str(candidate).strip()
         if text:
             return text.splitlines()[0]
