@@ -140,7 +140,7 @@ class Rep:
         return (
             self.channels == other.channels
             and self.orders == other.orders
-            and all(_same_group(a, b) for a, b in zip(self.groups, other.groups))
+            and self.groups == other.groups  # groups compare by their elements
         )
 
     def __hash__(self) -> int:
@@ -286,19 +286,6 @@ def _read_group(group: PermutationGroup | str | None) -> PermutationGroup | None
             f"(S_n), got {group!r}"
         )
     return parse_group(group)
-
-
-def _same_group(a: PermutationGroup | None, b: PermutationGroup | None) -> bool:
-    """Whether two groups (None: S_n of any size) are the same: the same points, as many
-    elements, and every generator of one is an element of the other.
-    """
-    if a is None or b is None:
-        return a is b
-    if a is b:
-        return True
-    if a.degree != b.degree or a.order() != b.order():
-        return False
-    return all(g in b for g in a.generators)
 
 
 def _parse_groups(text: str | None, num_sets: int):
