@@ -9,10 +9,12 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import Callback
+from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
+from torchvision.transforms.functional import pil_to_tensor
 from torchvision.utils import make_grid
 
-__all__ = ["SetImageGrid", "set_image_grid"]
+__all__ = ["SetImageGrid", "set_image_grid", "with_legend"]
 
 GREEN = (0.1, 0.8, 0.1)
 RED = (0.9, 0.1, 0.1)
@@ -53,10 +55,44 @@ def set_image_grid(
     return make_grid(framed, nrow=n, padding=2, pad_value=1.0)
 
 
+LEGEND = ((GREEN, "the odd image out (target)"), (RED, "the network's pick, when wrong"))
+"""What the frames mean: the caption drawn under the grid."""
+
+
+def with_legend(grid: Tensor, font_size: int = 12) -> Tensor:
+    """``grid`` (``(3, H, W)`` in ``[0, 1]``) with a caption band under it saying what each frame
+    colour means: a swatch and a line of text per entry of :data:`LEGEND`, side by side when the
+    grid is wide enough, else one per line. A grid narrower than a line of the caption is widened
+    with white. Returns a ``(3, H + h, W')`` image.
+    """
+    font = ImageFont.load_default(size=font_size)
+    pad, swatch = font_size // 2, font_size
+    entries = [(colour, text, swatch + pad + font.getlength(text)) for colour, text in LEGEND]
+    width = max(grid.shape[-1], 2 * pad + max(int(w) + 1 for *_, w in entries))
+    grid = F.pad(grid.float(), (0, width - grid.shape[-1]), value=1.0)
+    side_by_side = sum(w for *_, w in entries) + pad * (len(entries) + 2) <= width
+    line = font_size + pad
+    height = line + pad if side_by_side else line * len(entries) + pad
+    band = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(band)
+    x, y = pad, pad
+    for colour, text, entry_width in entries:
+        rgb = tuple(round(255 * c) for c in colour)
+        draw.rectangle([x, y, x + swatch - 1, y + swatch - 1], fill=rgb)
+        draw.text((x + swatch + pad, y + swatch / 2), text, fill="black", font=font, anchor="lm")
+        if side_by_side:
+            x += int(entry_width) + 2 * pad
+        else:
+            y += line
+    caption = pil_to_tensor(band).float() / 255
+    return torch.cat([grid, caption], dim=1)
+
+
 class SetImageGrid(Callback):
     """Logs, at each validation, an image grid of the first ``num_sets`` sets of the first
     validation batch: one row per set, the target elements framed green and the network's pick
-    (its highest per-element output) framed red when it is wrong.
+    (its highest per-element output) framed red when it is wrong, with a caption under the grid
+    that says so (:func:`with_legend`).
 
     For tasks whose elements are images (``x``: ``(B, n, C, H, W)``), whose network returns one
     score per element and whose batch holds a per-element bool target under ``target``. Skipped
@@ -115,5 +151,6 @@ class SetImageGrid(Callback):
         grid = set_image_grid(
             batch["x"], mask, batch[self.target], scores.reshape(mask.shape), min_size=self.min_size
         )
+        grid = with_legend(grid)
         for writer in writers:
             writer.add_image(self.tag, grid, global_step=trainer.global_step)

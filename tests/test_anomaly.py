@@ -12,7 +12,7 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from symlight.callbacks import SetImageGrid
-from symlight.callbacks.images import GREEN, RED, set_image_grid
+from symlight.callbacks.images import GREEN, RED, set_image_grid, with_legend
 from symlight.check import assert_equivariant, equivariance_error
 from symlight.core.rep import Rep
 from symlight.models import (
@@ -352,7 +352,8 @@ def test_a_tiny_fit_beats_chance_and_logs_each_validation_size(tmp_path):
     events.Reload()
     images = events.Images("val/sets")
     assert len(images) == 1
-    assert (images[0].width, images[0].height) == (16 * 38 + 2, 3 * 38 + 2)
+    grid_height = 3 * 38 + 2  # three sets of 16 images framed to 38 px, and the caption under them
+    assert images[0].width == 16 * 38 + 2 and images[0].height > grid_height
 
 
 def test_the_similarity_head_learns_the_odd_one_out_within_40_steps():
@@ -398,6 +399,21 @@ def test_image_grid_marks_the_target_green_and_a_wrong_pick_red():
     assert corner(0, 1) == green and corner(0, 0) != red
     assert corner(1, 0) == green and corner(1, 1) == red  # pick among real elements only
     assert corner(1, 2) == (0.0, 0.0, 0.0)  # padding is black
+
+
+def test_image_grid_caption_says_what_the_frames_mean():
+    grid = torch.full((3, 40, 400), 0.5)
+    captioned = with_legend(grid)
+    assert captioned.shape[-1] == 400 and captioned.shape[1] > 40
+    assert torch.equal(captioned[:, :40], grid)
+    caption = captioned[:, 40:]
+    for colour in (GREEN, RED):  # a swatch of each frame colour
+        swatch = (caption - torch.tensor(colour)[:, None, None]).abs().amax(0) < 0.01
+        assert swatch.sum() >= 64
+    assert (caption.amax(0) < 0.3).sum() > 100  # dark text on the white band
+    # a grid too narrow for a line of text is widened with white, never cropped
+    narrow = with_legend(torch.zeros(3, 40, 60))
+    assert narrow.shape[-1] > 60 and (narrow[:, :40, 60:] == 1).all()
 
 
 class RecordMetrics(Callback):
