@@ -22,7 +22,7 @@ GREY = (0.35, 0.35, 0.35)
 
 
 def set_image_grid(
-    x: Tensor, mask: Tensor, target: Tensor, scores: Tensor, border: int = 2, min_size: int = 32
+    x: Tensor, mask: Tensor, target: Tensor, scores: Tensor, border: int = 3, min_size: int = 32
 ) -> Tensor:
     """One row per set: its images framed green when they are a target, red when picked wrongly.
 
@@ -59,12 +59,17 @@ LEGEND = ((GREEN, "the odd image out (target)"), (RED, "the network's pick, when
 """What the frames mean: the caption drawn under the grid."""
 
 
-def with_legend(grid: Tensor, font_size: int = 12) -> Tensor:
+def with_legend(grid: Tensor, font_size: int | None = None) -> Tensor:
     """``grid`` (``(3, H, W)`` in ``[0, 1]``) with a caption band under it saying what each frame
     colour means: a swatch and a line of text per entry of :data:`LEGEND`, side by side when the
     grid is wide enough, else one per line. A grid narrower than a line of the caption is widened
     with white. Returns a ``(3, H + h, W')`` image.
+
+    TensorBoard shows an image scaled to its card (about 300 pixels wide), so the default font
+    grows with the grid: ``W / 24`` pixels, at least 12, about 12 pixels as displayed.
     """
+    if font_size is None:
+        font_size = max(12, round(grid.shape[-1] / 24))
     font = ImageFont.load_default(size=font_size)
     pad, swatch = font_size // 2, font_size
     entries = [(colour, text, swatch + pad + font.getlength(text)) for colour, text in LEGEND]

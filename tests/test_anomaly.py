@@ -352,8 +352,8 @@ def test_a_tiny_fit_beats_chance_and_logs_each_validation_size(tmp_path):
     events.Reload()
     images = events.Images("val/sets")
     assert len(images) == 1
-    grid_height = 3 * 38 + 2  # three sets of 16 images framed to 38 px, and the caption under them
-    assert images[0].width == 16 * 38 + 2 and images[0].height > grid_height
+    grid_height = 3 * 40 + 2  # three sets of 16 images framed to 40 px, and the caption under them
+    assert images[0].width == 16 * 40 + 2 and images[0].height > grid_height
 
 
 def test_the_similarity_head_learns_the_odd_one_out_within_40_steps():
