@@ -32,18 +32,28 @@ built on its own) has ``channels=None``, printed ``?``: it matches every channel
 ?x1
 >>> Rep(None, 1).matches(Rep(16, 1)), Rep(8, 1).matches(Rep(16, 1))
 (True, False)
+
+Over several sets, each set axis has its own size and its own mask: the mask of a batch is a tuple
+with one ``(B, n_s)`` bool tensor per set, in the order the rep names the sets (``None`` for a set
+whose elements are all real), and :meth:`Rep.mask` combines them into the mask of the entries.
+
+>>> import torch
+>>> rows, cols = torch.tensor([[True, True, False]]), torch.tensor([[True, False]])
+>>> Rep(4, (1, 1)).mask((rows, cols))[..., 0].tolist()
+[[[True, False], [True, False], [False, False]]]
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from torch import Tensor
 
 from .groups import PermutationGroup, parse_group
 
-__all__ = ["MAX_ORDER", "Rep", "RepLike", "as_rep", "entry_mask"]
+__all__ = ["MAX_ORDER", "Rep", "RepLike", "SetMask", "as_rep", "entry_mask", "set_masks"]
 
 MAX_ORDER = 2
 """The highest order over one set that the layers implement (pairs)."""
@@ -196,21 +206,32 @@ class Rep:
         """The same rep under another group (``None``: S_n of any size)."""
         return Rep(self.channels, self._order_arg(), group)
 
+    def dims(self, set_index: int) -> tuple[int, ...]:
+        """The dims of a tensor of this rep that the set ``set_index`` permutes.
+
+        >>> Rep(4, (2, 1)).dims(0), Rep(4, (2, 1)).dims(1), Rep(4, (0, 1)).dims(0)
+        ((1, 2), (3,), ())
+        """
+        start = 1 + sum(self.orders[:set_index])
+        return tuple(range(start, start + self.orders[set_index]))
+
     # -- tensors -------------------------------------------------------------------------------
-    def mask(self, mask: Tensor | None) -> Tensor | None:
+    def mask(self, mask: SetMask) -> Tensor | None:
         """The mask of this rep's entries from the ``(B, n)`` set mask: None for an invariant,
         the mask itself per element, ``mask_i & mask_j`` per pair; shaped to broadcast against
-        the tensor (a trailing channel dim of 1). See :func:`entry_mask`.
+        the tensor (a trailing channel dim of 1). Over several sets, ``mask`` has one set mask
+        per set and an entry is real when it is real over every set. See :func:`entry_mask`.
 
         >>> import torch
         >>> set_mask = torch.tensor([[True, True, False]])
         >>> Rep(4, 2).mask(set_mask).shape, Rep(4, 0).mask(set_mask)
         (torch.Size([1, 3, 3, 1]), None)
         """
-        self._single("mask")
-        return entry_mask(mask, self.order)
+        if self.num_sets == 1 and not isinstance(mask, (tuple, list)):
+            return entry_mask(mask, self.order)
+        return entry_mask(mask, self.orders)
 
-    def zero_padding(self, y: Tensor, mask: Tensor | None) -> Tensor:
+    def zero_padding(self, y: Tensor, mask: SetMask) -> Tensor:
         """``y`` with its padded entries set to zero (the contract of every layer's output)."""
         keep = self.mask(mask)
         return y if keep is None else y.masked_fill(~keep, 0.0)
@@ -222,8 +243,17 @@ class Rep:
         if x.dim() != axes + 2 or x.shape[-1] != (self.channels or x.shape[-1]):
             want = "(batch, " + "n, " * axes + f"{channels})"
             raise ValueError(f"{name} of rep {self} must be {want}, got {tuple(x.shape)}")
-        if self.num_sets == 1 and self.order == 2 and x.shape[1] != x.shape[2]:
-            raise ValueError(f"{name} of rep {self} must be square over its set axes")
+        for s in range(self.num_sets):
+            sizes = {x.shape[d] for d in self.dims(s)}
+            if len(sizes) > 1:
+                which = "" if self.num_sets == 1 else f" of set {s}"
+                raise ValueError(f"{name} of rep {self} must be square over its set axes{which}")
+            group = self.groups[s]
+            if group is not None and sizes and sizes != {group.degree} and self.num_sets > 1:
+                raise ValueError(
+                    f"{name} of rep {self} has {sizes.pop()} elements in set {s}; {group} acts "
+                    f"on {group.degree}"
+                )
         if self.num_sets == 1 and self.size is not None and self.order and x.shape[1] != self.size:
             raise ValueError(
                 f"{name} of rep {self} has sets of {x.shape[1]} elements; {self.group} acts on "
@@ -245,13 +275,45 @@ class Rep:
 RepLike = Rep | str
 """A :class:`Rep`, or its printed form (as written in a YAML config)."""
 
+SetMask = Tensor | Sequence["Tensor | None"] | None
+"""The padding mask of a batch: ``(B, n)`` bool (True for real elements) over one set; over
+several sets a tuple with one such mask per set (``None`` for a set without padding); ``None``
+when nothing is padded."""
+
+
+def set_masks(mask: SetMask, num_sets: int) -> tuple[Tensor | None, ...]:
+    """``mask`` as a tuple of one ``(B, n_s)`` mask (or None) per set.
+
+    A bare tensor is the mask of a single set; over several sets the mask must be a tuple (or
+    list) with one entry per set, else a ValueError says so.
+
+    >>> import torch
+    >>> set_masks(None, 2), len(set_masks(torch.ones(1, 3, dtype=torch.bool), 1))
+    ((None, None), 1)
+    """
+    if mask is None:
+        return (None,) * num_sets
+    if isinstance(mask, Tensor):
+        if num_sets != 1:
+            raise ValueError(
+                f"a batch over {num_sets} sets needs one (B, n) mask per set (a tuple), "
+                f"got one tensor of shape {tuple(mask.shape)}"
+            )
+        return (mask,)
+    masks = tuple(mask)
+    if len(masks) != num_sets:
+        raise ValueError(f"a batch over {num_sets} sets needs one mask per set, got {len(masks)}")
+    return masks
+
 
 def as_rep(value: RepLike) -> Rep:
     """``value`` as a :class:`Rep` (parsing a string)."""
     return Rep.parse(value)
 
 
-def entry_mask(mask: Tensor | None, order: int, trailing: int = 1) -> Tensor | None:
+def entry_mask(
+    mask: SetMask, order: int | tuple[int, ...], trailing: int = 1
+) -> Tensor | None:
     """The real entries of a tensor of ``order`` over one set, from its ``(B, n)`` set mask.
 
     ``(B, n)`` -> ``(B, n, ..., n, 1, ..., 1)`` with ``order`` set axes (an entry is real when
@@ -264,13 +326,39 @@ def entry_mask(mask: Tensor | None, order: int, trailing: int = 1) -> Tensor | N
     >>> m = torch.tensor([[True, False]])
     >>> entry_mask(m, 1).shape, entry_mask(m, 2, trailing=0).tolist()
     (torch.Size([1, 2, 1]), [[[True, False], [False, False]]])
+
+    Over several sets ``order`` is a tuple with one order per set and ``mask`` a tuple with one
+    set mask per set (see :func:`set_masks`): an entry is real when it is real over every set.
+
+    >>> rows, cols = torch.tensor([[True, False]]), torch.tensor([[True, True, False]])
+    >>> entry_mask((rows, cols), (1, 1), trailing=0).int().tolist()
+    [[[1, 1, 0], [0, 0, 0]]]
     """
+    if isinstance(order, (tuple, list)):
+        return _product_mask(set_masks(mask, len(order)), tuple(order), trailing)
     if mask is None or order == 0:
         return None
     if not 0 <= order <= MAX_ORDER:
         raise ValueError(f"order must be 0 (invariant), 1 (set) or 2 (pairs), got {order!r}")
     keep = mask if order == 1 else mask[:, :, None] & mask[:, None, :]
     return keep.view(*keep.shape, *([1] * trailing))
+
+
+def _product_mask(
+    masks: tuple[Tensor | None, ...], orders: tuple[int, ...], trailing: int
+) -> Tensor | None:
+    """The AND of each set's entry mask, each placed on its own dims."""
+    keep = None
+    axes = sum(orders)
+    before = 0
+    for mask, order in zip(masks, orders):
+        part = entry_mask(mask, order, trailing=0)
+        if part is not None:
+            after = axes - before - order
+            part = part.view(part.shape[0], *([1] * before), *part.shape[1:], *([1] * after))
+            keep = part if keep is None else keep & part
+        before += order
+    return None if keep is None else keep.view(*keep.shape, *([1] * trailing))
 
 
 def _short(group: PermutationGroup) -> str:
