@@ -1,4 +1,4 @@
-"""Max regression under the Set Transformer protocol (ANCHORS.md): test MAE of DeepSets-max.
+"""Max regression under the Set Transformer protocol (Lee et al. 2019, Table 1): test MAE of DeepSets-max.
 
 Trains ``configs/max_regression.yaml`` (20,000 batches of 128, Adam at 1e-3, L1 loss; here with a
 one-cycle schedule) and, in the same run, the naive recipe (constant learning rate), then tests the
