@@ -22,6 +22,7 @@ from .pairwise import PairMLP, PairwiseComparison, PairwiseLift, PairwiseReduce,
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm, Pointwise
 from .pooling import masked_pool
 from .presets import PairwiseNet, SetTransformer
+from .product_linear import ProductLinear, product_basis, product_basis_size
 
 PRESETS: dict[str, type[EquivariantModule]] = {
     "DeepSets": DeepSets,
@@ -66,6 +67,7 @@ __all__ = [
     "PairwiseSimilarity",
     "Pointwise",
     "PooledBaseline",
+    "ProductLinear",
     "SetModule",
     "SetTransformer",
     "Term",
@@ -76,5 +78,7 @@ __all__ = [
     "make_activation",
     "mask_output",
     "masked_pool",
+    "product_basis",
+    "product_basis_size",
     "spec_options",
 ]

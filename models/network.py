@@ -28,6 +28,16 @@ For a symmetry other than S_n, give the network a ``group`` (``"dihedral(16)"``,
       - {layer: group_linear, order: 2, channels: 16}   # 1 -> 2, one weight per orbit of D_16
       - {layer: activation}
       - {layer: group_linear, order: 1, channels: 16}   # 2 -> 1
+
+Over several independent sets (``in_order: [1, 1]``, a matrix whose rows and columns permute
+separately), orders are lists with one order per set, ``linear`` builds a
+:class:`~symlight.models.ProductLinear` and the head is one too::
+
+    in_order: [1, 1]
+    layers:
+      - {layer: linear, channels: 32}            # (1,1) -> (1,1): Hartford's 4 maps
+      - {layer: activation}
+      - {layer: pool, set: 1, reduce: max}       # (1,1) -> (1,0): max over each row
 """
 
 from __future__ import annotations
@@ -40,7 +50,7 @@ import torch
 from torch import Tensor, nn
 
 from symlight.core.groups import PermutationGroup
-from symlight.core.rep import Rep, RepLike
+from symlight.core.rep import Rep, RepLike, SetMask, set_masks
 
 from .attention import ISAB, PMA, SAB
 from .base import EquivariantModule
@@ -49,6 +59,7 @@ from .linear import EquivariantLinear
 from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce, PairwiseSimilarity
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
 from .pooling import Pooling
+from .product_linear import ProductLinear
 
 __all__ = [
     "LAYERS",
@@ -108,12 +119,23 @@ class EquivariantSequential(EquivariantModule):
         super().__init__(layers[0].rep_in, layers[-1].rep_out)
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
-        if mask is None and self.rep_in.set_axes > 0:
+    def forward(self, x: Tensor, mask: SetMask = None) -> Tensor:
+        if self.rep_in.num_sets > 1:
+            mask = _full_masks(x, mask, self.rep_in)
+        elif mask is None and self.rep_in.set_axes > 0:
             mask = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device)
         for layer in self.layers:
             x = layer(x, mask)
         return x
+
+
+def _full_masks(x: Tensor, mask: SetMask, rep: Rep) -> tuple[Tensor | None, ...]:
+    """One mask per set, all-True for a set without one whose size the input shows."""
+    masks = list(set_masks(mask, rep.num_sets))
+    for s, dims in enumerate(rep.dims(s) for s in range(rep.num_sets)):
+        if masks[s] is None and dims:
+            masks[s] = torch.ones(x.shape[0], x.shape[dims[0]], dtype=torch.bool, device=x.device)
+    return tuple(masks)
 
 
 LayerSpec = dict[str, Any]
@@ -140,6 +162,10 @@ LAYERS: dict[str, type[EquivariantModule]] = {
 layer, ``channels`` sets the output channels (default: the input's) and ``order`` the output order
 (``linear`` and ``group_linear``, default: the input's). Defaults are the layer class's own. A
 spec may also give ``in_channels``, the channels it expects to receive (checked)."""
+
+ACROSS_SETS: dict[str, type[EquivariantModule]] = {"linear": ProductLinear}
+"""Layers whose version for a rep over several sets is another class: ``linear`` builds a
+:class:`ProductLinear` (``order`` then gives one order per set)."""
 
 CHECKED = ("in_channels",)
 """Spec keys that state what a layer expects of its input instead of configuring it."""
@@ -175,7 +201,7 @@ def build_layer(
     name = options.pop("layer", None)
     if name not in LAYERS:
         raise ValueError(f"unknown layer {name!r}; available: {', '.join(LAYERS)}")
-    cls = LAYERS[name]
+    cls = ACROSS_SETS.get(name, LAYERS[name]) if rep.num_sets > 1 else LAYERS[name]
     if "group" in options:
         raise ValueError(
             f"layer {name!r} takes its group from its input's rep ({rep}): give the network a "
@@ -235,7 +261,10 @@ class EquivariantNetwork(EquivariantSequential):
     ``Rep(out_channels, out_order, group)``. ``group`` (a
     :class:`~symlight.core.groups.PermutationGroup` or an expression such as ``"dihedral(16)"``)
     is in every layer's reps (``network.group``, ``network.rep_out.group``); sets then have
-    exactly the group's ``N`` elements.
+    exactly the group's ``N`` elements. Over several sets, ``in_order`` and ``out_order`` give
+    one order per set (``(1, 1)``: a matrix whose rows and columns permute separately), the
+    network is equivariant to the product of one symmetric group per set and its head is a
+    :class:`ProductLinear`; the mask is then a tuple of one ``(B, n_s)`` mask per set.
     x: ``(B, n, in_channels)`` (``in_order`` 1) -> ``(B, [n, [n,]] out_channels)``.
     """
 
@@ -243,9 +272,9 @@ class EquivariantNetwork(EquivariantSequential):
         self,
         in_channels: int,
         out_channels: int,
-        out_order: int = 1,
+        out_order: int | tuple[int, ...] = 1,
         layers: list[dict[str, Any]] | None = None,
-        in_order: int = 1,
+        in_order: int | tuple[int, ...] = 1,
         head: bool = True,
         head_pooling: Pooling = "mean",
         group: PermutationGroup | str | None = None,
@@ -254,7 +283,9 @@ class EquivariantNetwork(EquivariantSequential):
         specs = [dict(s) for s in (DEFAULT_LAYERS if layers is None else layers)]
         modules = build_layers(rep_in, specs)
         rep = modules[-1].rep_out if modules else rep_in
-        if head and rep.group is not None:
+        if head and rep.num_sets > 1:
+            modules.append(ProductLinear.from_spec(rep, out_order, out_channels, head_pooling))
+        elif head and rep.group is not None:
             modules.append(GroupLinear.from_spec(rep, order=out_order, channels=out_channels))
         elif head:
             modules.append(EquivariantLinear.from_spec(rep, out_order, out_channels, head_pooling))
