@@ -2,8 +2,10 @@
 
 from .activations import ACTIVATIONS, check_activation, make_activation
 from .attention import ISAB, MAB, PMA, SAB, MultiheadAttention
+from .axes import AxisBroadcast, AxisPool
 from .base import EquivariantModule, SetModule, mask_output
 from .baseline import MLPBaseline, PooledBaseline
+from .cross_attention import CrossAttention
 from .deepsets import DeepSets
 from .encoded import EncodedSet, EncoderFactory
 from .encoders import ConvEncoder, MLPEncoder
@@ -44,8 +46,11 @@ __all__ = [
     "SAB",
     "TERMS",
     "Activation",
+    "AxisBroadcast",
+    "AxisPool",
     "ChannelDropout",
     "ConvEncoder",
+    "CrossAttention",
     "DeepSets",
     "EncodedSet",
     "EncoderFactory",

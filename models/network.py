@@ -53,7 +53,9 @@ from symlight.core.groups import PermutationGroup
 from symlight.core.rep import Rep, RepLike, SetMask, set_masks
 
 from .attention import ISAB, PMA, SAB
+from .axes import AxisBroadcast, AxisPool
 from .base import EquivariantModule
+from .cross_attention import CrossAttention
 from .group_linear import GroupLinear
 from .linear import EquivariantLinear
 from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce, PairwiseSimilarity
@@ -156,6 +158,9 @@ LAYERS: dict[str, type[EquivariantModule]] = {
     "sab": SAB,
     "isab": ISAB,
     "pma": PMA,
+    "pool": AxisPool,
+    "broadcast": AxisBroadcast,
+    "cross_attention": CrossAttention,
 }
 """Layer names usable in a spec. Each class builds itself for the rep of its input with
 ``cls.from_spec(rep_in, **options)``: the input's order, channels and group flow from the previous

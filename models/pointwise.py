@@ -1,7 +1,9 @@
 """Maps applied to each element (or pair, or invariant) alone: equivariant for every order.
 
-Each of them takes and returns the same order; built from a spec (``from_spec``) they take the
-channels and the group of their input, so a network knows every channel count when it is built.
+Each of them takes and returns the same order (an order per set over several sets: ``order=(1, 1)``
+for a matrix whose rows and columns permute); built from a spec (``from_spec``) they take the
+channels, orders and groups of their input, so a network knows every channel count when it is
+built.
 Built on their own, an activation or a dropout works for any number of channels (``?x1``).
 """
 
@@ -11,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from symlight.core.groups import PermutationGroup
-from symlight.core.rep import Rep
+from symlight.core.rep import Rep, SetMask
 
 from .activations import ACTIVATIONS, check_activation, make_activation
 from .base import EquivariantModule
@@ -31,15 +33,15 @@ class Pointwise(EquivariantModule):
     def __init__(
         self,
         module: nn.Module,
-        order: int = 1,
+        order: int | tuple[int, ...] = 1,
         channels: int | None = None,
-        group: PermutationGroup | str | None = None,
+        group: PermutationGroup | str | None | tuple = None,
     ) -> None:
         rep = Rep(channels, order, group)
         super().__init__(rep, rep)
         self.module = module
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: SetMask = None) -> Tensor:
         return self.rep_out.zero_padding(self.module(x), mask)
 
     def options_repr(self) -> str:
@@ -59,9 +61,9 @@ class Activation(Pointwise):
     def __init__(
         self,
         name: str = "relu",
-        order: int = 1,
+        order: int | tuple[int, ...] = 1,
         channels: int | None = None,
-        group: PermutationGroup | str | None = None,
+        group: PermutationGroup | str | None | tuple = None,
     ) -> None:
         super().__init__(make_activation(name), order, channels, group)
         self.name = name
@@ -69,7 +71,7 @@ class Activation(Pointwise):
     @classmethod
     def from_spec(cls, rep_in: Rep, name: str = "relu") -> Activation:
         """The nonlinearity ``name`` for input ``rep_in`` (it returns the same rep)."""
-        return cls(name, rep_in.order, rep_in.channels, rep_in.group)
+        return cls(name, rep_in.orders, rep_in.channels, rep_in.groups)
 
     def options_repr(self) -> str:
         return self.name
@@ -89,8 +91,8 @@ class MLP(EquivariantModule):
         hidden: int = 64,
         depth: int = 2,
         activation: str = "relu",
-        order: int = 1,
-        group: PermutationGroup | str | None = None,
+        order: int | tuple[int, ...] = 1,
+        group: PermutationGroup | str | None | tuple = None,
     ) -> None:
         super().__init__(Rep(in_channels, order, group), Rep(out_channels, order, group))
         if depth < 1:
@@ -115,9 +117,9 @@ class MLP(EquivariantModule):
     ) -> MLP:
         """The MLP for input ``rep_in``; output ``channels`` default to the input's."""
         out = channels or rep_in.channels
-        return cls(rep_in.channels, out, hidden, depth, activation, rep_in.order, rep_in.group)
+        return cls(rep_in.channels, out, hidden, depth, activation, rep_in.orders, rep_in.groups)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: SetMask = None) -> Tensor:
         return self.rep_out.zero_padding(self.net(x), mask)
 
 
@@ -128,7 +130,10 @@ class LayerNorm(Pointwise):
     """
 
     def __init__(
-        self, channels: int, order: int = 1, group: PermutationGroup | str | None = None
+        self,
+        channels: int,
+        order: int | tuple[int, ...] = 1,
+        group: PermutationGroup | str | None | tuple = None,
     ) -> None:
         super().__init__(nn.LayerNorm(channels), order, channels, group)
 
@@ -138,7 +143,7 @@ class LayerNorm(Pointwise):
     @classmethod
     def from_spec(cls, rep_in: Rep) -> LayerNorm:
         """The normalisation for input ``rep_in`` (it returns the same rep)."""
-        return cls(rep_in.channels, rep_in.order, rep_in.group)
+        return cls(rep_in.channels, rep_in.orders, rep_in.groups)
 
 
 class ChannelDropout(EquivariantModule):
@@ -152,9 +157,9 @@ class ChannelDropout(EquivariantModule):
     def __init__(
         self,
         p: float = 0.1,
-        order: int = 1,
+        order: int | tuple[int, ...] = 1,
         channels: int | None = None,
-        group: PermutationGroup | str | None = None,
+        group: PermutationGroup | str | None | tuple = None,
     ) -> None:
         rep = Rep(channels, order, group)
         super().__init__(rep, rep)
@@ -165,11 +170,11 @@ class ChannelDropout(EquivariantModule):
     @classmethod
     def from_spec(cls, rep_in: Rep, p: float = 0.1) -> ChannelDropout:
         """The dropout for input ``rep_in`` (it returns the same rep)."""
-        return cls(p, rep_in.order, rep_in.channels, rep_in.group)
+        return cls(p, rep_in.orders, rep_in.channels, rep_in.groups)
 
-    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, mask: SetMask = None) -> Tensor:
         if self.training and self.p > 0:
-            shape = (x.shape[0],) + (1,) * self.in_order + (x.shape[-1],)
+            shape = (x.shape[0],) + (1,) * self.rep_in.set_axes + (x.shape[-1],)
             keep = torch.rand(shape, device=x.device, dtype=x.dtype) >= self.p
             x = x * keep / (1.0 - self.p)
         return self.rep_out.zero_padding(x, mask)

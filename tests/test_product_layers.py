@@ -8,8 +8,23 @@ import math
 import pytest
 import torch
 
+from symlight.check import assert_equivariant
 from symlight.core.rep import Rep, entry_mask, set_masks
-from symlight.models.product_linear import ProductLinear, product_basis, product_basis_size
+from symlight.models import (
+    MLP,
+    Activation,
+    AxisBroadcast,
+    AxisPool,
+    ChannelDropout,
+    CrossAttention,
+    EquivariantNetwork,
+    EquivariantSequential,
+    LayerNorm,
+    ProductLinear,
+    product_basis,
+    product_basis_size,
+)
+from symlight.symmetry import SetSymmetry, permute, permute_sets, random_permutation
 
 
 def test_entry_mask_over_two_sets_is_the_and_of_each_sets_mask():
@@ -163,3 +178,171 @@ def test_product_layer_mixes_its_basis_maps(k, l, pooling):
     keep = Rep(2, l).mask(masks)
     expected = expected if keep is None else expected * keep
     torch.testing.assert_close(layer(x, masks), expected, atol=1e-12, rtol=0)
+
+
+# -- every layer over two sets: equivariant under S_n x S_m, padding on both axes ----------------
+
+C_IN = 3
+SIZE_PAIRS = [(1, 3), (2, 7), (3, 1), (4, 5), (5, 2), (6, 6), (7, 4)]  # 1 .. 7 on each axis
+
+
+def spec_net(in_order, out_order, layers):
+    return lambda: EquivariantNetwork(C_IN, 2, out_order, layers, in_order=in_order)
+
+
+PRODUCT_LAYERS = {
+    **{
+        f"linear{''.join(map(str, k))}-{''.join(map(str, l))}-{p}": (
+            lambda k=k, l=l, p=p: ProductLinear(k, l, C_IN, 4, p)
+        )
+        for k, l in PRODUCT_PAIRS + [((2, 1), (1, 2))]
+        for p in ("sum", "mean", "max")
+    },
+    "linear11-11-nobias": lambda: ProductLinear((1, 1), (1, 1), C_IN, 4, bias=False),
+    **{
+        f"pool{''.join(map(str, k))}-set{s}-{r}": (lambda k=k, s=s, r=r: AxisPool(k, s, r, C_IN))
+        for k, s in [((1, 1), 1), ((1, 1), 0), ((2, 1), 0), ((1, 2), 1)]
+        for r in ("sum", "mean", "max", "min")
+    },
+    **{
+        f"broadcast{''.join(map(str, k))}-set{s}": (lambda k=k, s=s: AxisBroadcast(k, s, C_IN))
+        for k, s in [((1, 0), 1), ((0, 1), 0), ((1, 1), 0), ((0, 0), 1)]
+    },
+    "cross_attention-set1": lambda: CrossAttention(C_IN, 4, (1, 1), 1, heads=2),
+    "cross_attention-set0-seeds2": lambda: CrossAttention(C_IN, 2, (1, 1), 0, 2, seeds=2),
+    "cross_attention-pairs-nonorm": lambda: CrossAttention(C_IN, 4, (2, 1), 0, 2, 1, False),
+    "activation": lambda: Activation("tanh", (1, 1)),
+    "mlp": lambda: MLP(C_IN, 4, hidden=5, order=(2, 1)),
+    "layer_norm": lambda: LayerNorm(C_IN, (1, 1)),
+    "dropout": lambda: ChannelDropout(0.5, (1, 1)),
+    "network-rows-to-columns": spec_net(
+        (1, 1),
+        (0, 1),
+        [
+            {"layer": "linear", "channels": 6},
+            {"layer": "layer_norm"},
+            {"layer": "dropout", "p": 0.3},
+            {"layer": "activation", "name": "gelu"},
+            {"layer": "cross_attention", "heads": 2},
+            {"layer": "broadcast", "set": 1},
+            {"layer": "mlp", "hidden": 4},
+            {"layer": "linear", "order": [2, 1], "pooling": "max"},
+            {"layer": "pool", "set": 0, "reduce": "min"},
+            {"layer": "pool", "set": 0},
+        ],
+    ),
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is several times faster than two fighting over a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def padded_masks(sizes, gen):
+    """Per set, four examples: full, one padded, half padded (positions shuffled), none real."""
+    masks = []
+    for n in sizes:
+        real = torch.tensor([n, max(n - 1, 1), max(n // 2, 1), 0])
+        mask = torch.arange(n)[None, :] < real[:, None]
+        masks.append(permute(mask, random_permutation(4, n, generator=gen), 1))
+    masks[0][3] = True  # the last example: real rows, no real column (or set 0 all real)
+    return tuple(masks)
+
+
+def product_input(rep: Rep, sizes, gen):
+    shape = [n for n, k in zip(sizes, rep.orders) for _ in range(k)]
+    return torch.randn(4, *shape, C_IN, generator=gen, dtype=torch.float64)
+
+
+def with_garbage(x, keep, gen):
+    if keep is None:
+        return x
+    return torch.where(keep, x, 100 * torch.randn(x.shape, generator=gen, dtype=x.dtype))
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("name", list(PRODUCT_LAYERS))
+def test_layer_is_equivariant_to_each_sets_permutations_and_ignores_padding(name, train):
+    torch.manual_seed(0)
+    layer = PRODUCT_LAYERS[name]().double().train(train)
+    rep_in = layer.rep_in.with_channels(C_IN)
+    inputs = {"x": rep_in.orders} if any(rep_in.orders) else {}  # an invariant does not permute
+    symmetry = SetSymmetry(inputs, out_order=layer.rep_out.orders)
+    for i, sizes in enumerate(SIZE_PAIRS):
+        gen = torch.Generator().manual_seed(i)
+        masks = padded_masks(sizes, gen)
+        x = with_garbage(product_input(rep_in, sizes, gen), rep_in.mask(masks), gen)
+        rep_in.check(x)
+        torch.manual_seed(1)
+        y = layer(x, masks)
+        layer.rep_out.check(y, "output")
+        assert torch.isfinite(y).all()
+        keep = layer.rep_out.mask(masks)
+        if keep is not None:
+            assert (y.masked_select(~keep.expand_as(y)) == 0).all()  # padded outputs are zeros
+        torch.manual_seed(1)
+        y_other = layer(with_garbage(x, rep_in.mask(masks), gen), masks)
+        torch.testing.assert_close(y_other, y, atol=1e-10 * max(1.0, y.abs().max().item()), rtol=0)
+        batch = {"x": x, "mask": masks}
+        result = assert_equivariant(layer, batch, symmetry, num_samples=2, train=train)
+        assert result.training == train and len(result.rows) == 6  # 2 generators x 2 sets + 2
+
+
+def test_permuting_one_axis_by_hand_matches_the_check():
+    """The check's action is indexing: rows by one permutation, columns by another."""
+    torch.manual_seed(0)
+    layer = ProductLinear((1, 1), (1, 1), 1, 1).double()
+    x = torch.randn(1, 3, 4, 1, dtype=torch.float64)
+    rows, cols = [2, 0, 1], [3, 1, 0, 2]
+    y = layer(x)
+    torch.testing.assert_close(layer(x[:, rows][:, :, cols]), y[:, rows][:, :, cols])
+    perms = (torch.tensor([rows]), torch.tensor([cols]))
+    torch.testing.assert_close(permute_sets(x, perms, (1, 1)), x[:, rows][:, :, cols])
+
+
+def test_layers_build_from_specs_and_mismatches_name_both_layers():
+    spec = [
+        {"layer": "linear", "order": [1, 0], "channels": 8},
+        {"layer": "broadcast", "set": 1},
+        {"layer": "cross_attention", "set": 0, "channels": 4, "heads": 2},
+    ]
+    net = EquivariantNetwork(2, 3, (0, 1), spec, in_order=(1, 1))
+    assert [str(m.rep_out) for m in net.layers] == ["8x(1,0)", "8x(1,1)", "4x(0,1)", "3x(0,1)"]
+    with pytest.raises(ValueError) as error:
+        EquivariantSequential([ProductLinear((1, 1), (1, 0), 2, 8), AxisBroadcast((0, 1), 0, 8)])
+    assert str(error.value) == (
+        "layer 0 (ProductLinear) returns 8x(1,0) but layer 1 (AxisBroadcast) takes 8x(0,1): "
+        "the orders differ"
+    )
+    with pytest.raises(ValueError, match=r"layer 1 .*: cannot pool over set 1 of 8x\(1,0\)"):
+        EquivariantNetwork(2, 1, (1, 0), [spec[0], {"layer": "pool", "set": 1}], in_order=(1, 1))
+    with pytest.raises(ValueError, match=r"set must be 0 .. 1 for a rep over 2x\(1,1\), got 2"):
+        AxisPool((1, 1), 2, channels=2)
+
+
+def test_pooling_and_broadcast_across_axes_by_hand():
+    x = torch.arange(6.0).view(1, 2, 3, 1)
+    cols = torch.tensor([[True, True, False]])
+    masks = (torch.ones(1, 2, dtype=torch.bool), cols)
+    assert AxisPool((1, 1), 1, "max")(x, masks)[0, :, 0].tolist() == [1.0, 4.0]
+    assert AxisPool((1, 1), 0, "sum")(x, masks)[0, :, 0].tolist() == [3.0, 5.0, 0.0]
+    lifted = AxisBroadcast((1, 0), 1)(torch.tensor([[[1.0], [2.0]]]), masks)
+    assert lifted[0, :, :, 0].tolist() == [[1.0, 1.0, 0.0], [2.0, 2.0, 0.0]]
+
+
+def test_cross_attention_is_attention_of_each_row_over_its_columns():
+    torch.manual_seed(0)
+    layer = CrossAttention(2, 4, (1, 1), 1, heads=2, layer_norm=False).double()
+    x = torch.randn(1, 3, 5, 2, dtype=torch.float64)
+    cols = torch.tensor([[True, False, True, True, False]])
+    y = layer(x, (None, cols))
+    real = x[:, :, cols[0]]
+    for i in range(3):
+        query = layer.query(real[:, i].mean(1)) + layer.seeds  # (1, 4)
+        expected = layer.attend(query[:, None].expand(1, 1, 4), real[:, i])
+        torch.testing.assert_close(y[0, i], expected[0, 0], atol=1e-12, rtol=0)
