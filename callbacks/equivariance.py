@@ -27,7 +27,10 @@ class EquivarianceCheck(Callback):
 
     The symmetry checked is the one the task declares (``trainer.datamodule.symmetry``, a
     :class:`~symlight.core.symmetry.SetSymmetry`): ``f(P·batch) = P·f(batch)`` for every permutation
-    ``P`` of each set, with ``P`` acting on the inputs and on the output by their orders. At the
+    ``P`` of each set, with ``P`` acting on the inputs and on the output by their orders. Over
+    several independent sets (a task whose rows and columns permute separately) ``P`` is one
+    permutation per set, each set's generators are checked with the others fixed, and the batch's
+    mask is a tuple of one mask per set. At the
     validation batches it selects, it runs :func:`symlight.core.check.equivariance_error` on the
     batch (the generators of the group plus ``num_samples`` random elements), in the dtype and
     precision context the model validates in, and at the end of each validation run logs
@@ -44,8 +47,9 @@ class EquivarianceCheck(Callback):
         enabled: switch the check off without removing the callback.
         every_n_steps: check the validation batches whose index in their loader is a multiple of
             this; ``None`` (default) checks only the first batch of each validation loader.
-        num_samples: random permutations per checked batch, on top of the two generators: a
-            check costs ``3 + num_samples`` forward passes of ``num_sets`` sets.
+        num_samples: random permutations per checked batch, on top of the two generators (of
+            each set): a check costs ``3 + num_samples`` forward passes of ``num_sets`` sets
+            (``1 + 2·k + num_samples`` over ``k`` independent sets).
         num_sets: check only the first this many sets of a batch (``None``: the whole batch).
         on_violation: when an error exceeds both tolerances: ``warn`` (a warning naming the first
             submodule whose output is not equivariant, the group element and the error),
@@ -118,17 +122,25 @@ class EquivarianceCheck(Callback):
         return None
 
     def _subset(self, batch: Mapping[str, Any], symmetry: SetSymmetry) -> dict[str, Any]:
-        """The first ``num_sets`` sets: every tensor whose first dim is the batch is sliced."""
+        """The first ``num_sets`` sets: every tensor whose first dim is the batch is sliced, and
+        each mask of a batch over several sets (a tuple of one mask per set).
+        """
         if self.num_sets is None:
             return dict(batch)
-        first = batch.get("mask", batch.get(next(iter(symmetry.inputs))))
+        first = batch.get("mask", batch.get(next(iter(symmetry.inputs), ""), None))
+        if isinstance(first, (tuple, list)):
+            first = next((m for m in first if isinstance(m, Tensor)), None)
         size = first.shape[0] if isinstance(first, Tensor) else None
-        return {
-            key: value[: self.num_sets]
-            if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == size
-            else value
-            for key, value in batch.items()
-        }
+
+        def cut(value: Any) -> Any:
+            if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == size:
+                return value[: self.num_sets]
+            return value
+
+        out = {key: cut(value) for key, value in batch.items()}
+        if isinstance(batch.get("mask"), (tuple, list)):
+            out["mask"] = tuple(cut(m) for m in batch["mask"])
+        return out
 
     # -- hooks --------------------------------------------------------------------------------
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from symlight.check import assert_equivariant
+from symlight.check import EquivarianceViolation, assert_equivariant, equivariance_error
 from symlight.core.rep import Rep, entry_mask, set_masks
 from symlight.models import (
     MLP,
@@ -17,6 +17,7 @@ from symlight.models import (
     AxisPool,
     ChannelDropout,
     CrossAttention,
+    EquivariantModule,
     EquivariantNetwork,
     EquivariantSequential,
     LayerNorm,
@@ -346,3 +347,57 @@ def test_cross_attention_is_attention_of_each_row_over_its_columns():
         query = layer.query(real[:, i].mean(1)) + layer.seeds  # (1, 4)
         expected = layer.attend(query[:, None].expand(1, 1, 4), real[:, i])
         torch.testing.assert_close(y[0, i], expected[0, 0], atol=1e-12, rtol=0)
+
+
+# -- the check under a product group ---------------------------------------------------------
+
+
+class FirstColumn(EquivariantModule):
+    """Adds the first column to every column: equivariant in the rows, not in the columns."""
+
+    def __init__(self) -> None:
+        super().__init__(Rep(1, (1, 1)), Rep(1, (1, 1)))
+
+    def forward(self, x, mask=None):
+        return x + x[:, :, :1]
+
+
+def test_the_check_samples_each_sets_generators_and_names_the_layer_that_breaks():
+    net = EquivariantSequential(
+        [ProductLinear((1, 1), (1, 1), 1, 1), FirstColumn(), ProductLinear((1, 1), (1, 1), 1, 1)]
+    ).double()
+    x = torch.randn(3, 4, 5, 1, dtype=torch.float64)
+    masks = (torch.ones(3, 4, dtype=torch.bool), torch.ones(3, 5, dtype=torch.bool))
+    symmetry = SetSymmetry({"x": (1, 1)}, out_order=(1, 1))
+    result = equivariance_error(net, {"x": x, "mask": masks}, symmetry, num_samples=1)
+    errors = {row.element: row.max_abs_error for row in result.rows}
+    assert list(errors) == [
+        "transposition of set 0",
+        "cycle of set 0",
+        "transposition of set 1",
+        "cycle of set 1",
+        "random 1",
+    ]
+    assert errors["transposition of set 0"] < 1e-12 and errors["cycle of set 0"] < 1e-12
+    assert errors["transposition of set 1"] > 1e-3 and errors["cycle of set 1"] > 1e-3
+    with pytest.raises(EquivarianceViolation) as error:
+        assert_equivariant(net, {"x": x, "mask": masks}, symmetry)
+    message = str(error.value)
+    assert "first non-equivariant submodule: FirstColumn 'layers.1', order-(1,1) output" in message
+    assert "] x [" in message  # the element: one permutation per set
+
+
+def test_the_check_samples_a_declared_group_on_one_set_and_s_n_on_the_other():
+    symmetry = SetSymmetry({"x": (1, 1)}, out_order=(1, 1), group=("cyclic(4)", None))
+    x = torch.randn(2, 4, 3, 1, dtype=torch.float64)
+    layer = ProductLinear((1, 1), (1, 1), 1, 1).double()
+    result = equivariance_error(layer, {"x": x}, symmetry, num_samples=1)
+    assert [row.element for row in result.rows] == [
+        "generator 1 of set 0",
+        "transposition of set 1",
+        "cycle of set 1",
+        "random 1",
+    ]
+    assert result.ok()
+    rolled = result.rows[0].perm[0][0].tolist()
+    assert rolled in ([1, 2, 3, 0], [3, 0, 1, 2])  # a rotation of the 4 rows

@@ -10,7 +10,11 @@ real elements and the cycle over all real elements), followed by ``num_samples``
 permutations. A map that commutes with both generators commutes with the whole group, so a
 violation cannot hide from the check behind an unlucky sample. When the symmetry names another
 group (``SetSymmetry(group=dihedral(16))``, see :mod:`symlight.core.groups`), its generators and
-uniformly random elements of it are used instead.
+uniformly random elements of it are used instead. Over several independent sets (a symmetry with
+orders per set, ``SetSymmetry({"x": (1, 1)}, out_order=(1, 1))``) the group is the product of one
+group per set: each generator of each set's group is applied with the identity on the other sets
+(``transposition of set 1``), then ``num_samples`` elements draw a random permutation for every
+set at once.
 
 Two layers, as in e3nn: :func:`equivariance_error` *measures* and returns numbers (an
 :class:`EquivarianceResult`); :func:`assert_equivariant` *asserts*, with a tolerance that defaults
@@ -37,14 +41,16 @@ import torch
 from torch import Tensor, nn
 
 from symlight.core.groups import PermutationGroup
-from symlight.core.rep import Rep, entry_mask
+from symlight.core.rep import Rep, entry_mask, set_masks
 from symlight.core.symmetry import (
     SetSymmetry,
-    check_order,
+    check_orders,
     generators,
+    identity,
     inverse,
     permute,
     permute_batch,
+    permute_sets,
     random_permutation,
 )
 
@@ -114,6 +120,7 @@ class ElementError:
     ``max_rel_error`` the same divided by ``scale = max |f(x)|``; ``worst_set`` is the set of the
     batch where the absolute error is largest, ``perm`` the ``(B, n)`` permutation applied and
     ``seed`` the seed of the random number generator during both forward passes (dropout).
+    Over several sets ``perm`` is a tuple of one permutation per set.
     """
 
     element: str
@@ -122,7 +129,7 @@ class ElementError:
     max_rel_error: float
     scale: float
     worst_set: int
-    perm: Tensor
+    perm: Tensor | tuple[Tensor, ...]
     seed: int
 
     def violates(self, atol: float, rtol: float) -> bool:
@@ -130,10 +137,16 @@ class ElementError:
         return self.max_abs_error > atol and self.max_rel_error > rtol
 
     def describe_element(self, limit: int = 12) -> str:
-        """The group element on the worst set, e.g. ``transposition [1, 0, 2, 3] (set 0)``."""
-        images = self.perm[self.worst_set].tolist()
-        shown = ", ".join(map(str, images[:limit])) + (", ..." if len(images) > limit else "")
-        return f"{self.element} [{shown}] (set {self.worst_set})"
+        """The group element on the worst set, e.g. ``transposition [1, 0, 2, 3] (set 0)``;
+        over several sets one permutation per set, ``[1, 0, 2] x [0, 1]``.
+        """
+        perms = self.perm if isinstance(self.perm, tuple) else (self.perm,)
+        shown = []
+        for perm in perms:
+            images = perm[self.worst_set].tolist()
+            text = ", ".join(map(str, images[:limit])) + (", ..." if len(images) > limit else "")
+            shown.append(f"[{text}]")
+        return f"{self.element} {' x '.join(shown)} (set {self.worst_set})"
 
 
 @dataclass(frozen=True)
@@ -183,10 +196,11 @@ class EquivarianceResult:
 
     def table(self) -> str:
         """A plain-text table of the rows."""
-        lines = [f"{'element':<14} {'output':<12} {'max abs error':>14} {'max rel error':>14}"]
+        w = max([14] + [len(r.element) for r in self.rows])
+        lines = [f"{'element':<{w}} {'output':<12} {'max abs error':>14} {'max rel error':>14}"]
         for r in self.rows:
             lines.append(
-                f"{r.element:<14} {r.output:<12} {r.max_abs_error:>14.3e} {r.max_rel_error:>14.3e}"
+                f"{r.element:<{w}} {r.output:<12} {r.max_abs_error:>14.3e} {r.max_rel_error:>14.3e}"
             )
         return "\n".join(lines)
 
@@ -197,14 +211,17 @@ class SubmoduleError:
 
     name: str
     type_name: str
-    order: int
+    order: int | tuple[int, ...]
     max_abs_error: float
     max_rel_error: float
 
     def __str__(self) -> str:
         where = f"{self.type_name} {self.name!r}" if self.name else f"{self.type_name} (the model)"
+        order = self.order
+        if isinstance(order, tuple):
+            order = f"({','.join(map(str, order))})"
         return (
-            f"{where}, order-{self.order} output, error {self.max_abs_error:.3e} "
+            f"{where}, order-{order} output, error {self.max_abs_error:.3e} "
             f"(relative {self.max_rel_error:.3e})"
         )
 
@@ -257,10 +274,14 @@ def _mode(model: nn.Module, train: bool | None) -> Iterator[None]:
             module.training = mode
 
 
+Orders = int | tuple[int, ...]
+"""An order over one set, or one order per set."""
+
+
 def _outputs(
     out: Tensor | Mapping[str, Tensor] | Sequence[Tensor],
-    out_order: int | Mapping[str, int],
-) -> dict[str, tuple[Tensor, int]]:
+    out_order: Orders | Mapping[str, Orders],
+) -> dict[str, tuple[Tensor, Orders]]:
     if isinstance(out, Tensor):
         named = {"output": out}
     elif isinstance(out, Mapping):
@@ -268,20 +289,29 @@ def _outputs(
     else:
         named = {f"output[{i}]": t for i, t in enumerate(out)}
     if isinstance(out_order, Mapping):
-        return {k: (t, check_order(out_order[k])) for k, t in named.items()}
-    return {k: (t, check_order(out_order)) for k, t in named.items()}
+        return {k: (t, check_orders(out_order[k])) for k, t in named.items()}
+    return {k: (t, check_orders(out_order)) for k, t in named.items()}
 
 
 def _set_errors(
-    reference: Tensor, permuted: Tensor, perm: Tensor, order: int, mask: Tensor | None
+    reference: Tensor,
+    permuted: Tensor,
+    perm: Tensor | tuple[Tensor, ...],
+    order: Orders,
+    mask,
 ) -> tuple[Tensor, Tensor]:
     """Per-set max absolute error ``(B,)`` and the scale ``max |reference|`` (a scalar)."""
-    back = permute(permuted, inverse(perm), order)
+    if isinstance(order, tuple):  # several sets: one permutation and one mask per set
+        back = permute_sets(permuted, [inverse(p) for p in perm], order)
+        axes = sum(order)
+    else:
+        back = permute(permuted, inverse(perm), order)
+        axes = order
     compute = torch.promote_types(reference.dtype, torch.float32)
     ref = reference.detach().to(compute)
     err = (back.detach().to(compute) - ref).abs()
     err = torch.nan_to_num(err, nan=float("inf"))
-    keep = entry_mask(mask, order, trailing=err.dim() - 1 - order)
+    keep = entry_mask(mask, order, trailing=err.dim() - 1 - axes)
     if keep is not None:
         err = err.masked_fill(~keep, 0.0)
         ref = ref.masked_fill(~keep, 0.0)
@@ -289,12 +319,27 @@ def _set_errors(
     return per_set, ref.abs().amax()
 
 
-def _set_size(batch: Mapping[str, Tensor], symmetry: SetSymmetry) -> tuple[int, int]:
-    mask = batch.get("mask")
-    if mask is not None:
-        return tuple(mask.shape)
-    key = next(iter(symmetry.inputs))
-    return tuple(batch[key].shape[:2])
+def _set_sizes(batch: Mapping[str, Tensor], symmetry: SetSymmetry) -> tuple[int, list[int]]:
+    """The batch size and the size of each set, from the masks or from the inputs' shapes."""
+    masks = set_masks(batch.get("mask"), symmetry.num_sets)
+    sizes: list[int | None] = [None if m is None else m.shape[1] for m in masks]
+    size = next((m.shape[0] for m in masks if m is not None), None)
+    for key, orders in symmetry.inputs.items():
+        x = batch[key]
+        size = x.shape[0] if size is None else size
+        orders = orders if isinstance(orders, tuple) else (orders,)
+        start = 1
+        for s, k in enumerate(orders):
+            if k and sizes[s] is None:
+                sizes[s] = x.shape[start]
+            start += k
+    missing = [s for s, n in enumerate(sizes) if n is None]
+    if missing:
+        raise ValueError(
+            f"the size of set {missing[0]} is unknown: no input has an axis over it; give the "
+            "batch a mask per set"
+        )
+    return size, sizes
 
 
 def _elements(
@@ -303,17 +348,46 @@ def _elements(
     num_samples: int,
     generator: torch.Generator,
     device: torch.device,
-) -> list[tuple[str, Tensor]]:
-    size, n = _set_size(batch, symmetry)
-    mask = batch.get("mask")
-    if symmetry.group is not None:
-        return _group_elements(symmetry.group, size, n, mask, num_samples, generator, device)
-    swap, cycle = generators(size, n, mask=mask, device=device)
-    elements = [("transposition", swap), ("cycle", cycle)]
+) -> list[tuple[str, Tensor | tuple[Tensor, ...]]]:
+    size, sizes = _set_sizes(batch, symmetry)
+    masks = set_masks(batch.get("mask"), symmetry.num_sets)
+    per_set = [
+        _set_elements(group, size, n, mask, num_samples, generator, device)
+        for group, n, mask in zip(symmetry.groups, sizes, masks)
+    ]
+    if symmetry.num_sets == 1:
+        gens, randoms = per_set[0]
+        return gens + [(f"random {i + 1}", p) for i, p in enumerate(randoms)]
+    ids = [identity(size, n, device) for n in sizes]
+    elements: list[tuple[str, Tensor | tuple[Tensor, ...]]] = []
+    for s, (gens, _) in enumerate(per_set):
+        for name, perm in gens:
+            elements.append((f"{name} of set {s}", (*ids[:s], perm, *ids[s + 1 :])))
     for i in range(num_samples):
-        perm = random_permutation(size, n, mask=mask, generator=generator, device=device)
-        elements.append((f"random {i + 1}", perm))
+        elements.append((f"random {i + 1}", tuple(randoms[i] for _, randoms in per_set)))
     return elements
+
+
+def _set_elements(
+    group: PermutationGroup | None,
+    size: int,
+    n: int,
+    mask: Tensor | None,
+    num_samples: int,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[list[tuple[str, Tensor]], list[Tensor]]:
+    """The named generators of one set's group and ``num_samples`` random elements of it."""
+    if group is not None:
+        elements = _group_elements(group, size, n, mask, num_samples, generator, device)
+        gens = elements[: len(elements) - num_samples]
+        return gens, [perm for _, perm in elements[len(gens) :]]
+    swap, cycle = generators(size, n, mask=mask, device=device)
+    randoms = [
+        random_permutation(size, n, mask=mask, generator=generator, device=device)
+        for _ in range(num_samples)
+    ]
+    return [("transposition", swap), ("cycle", cycle)], randoms
 
 
 def _group_elements(
@@ -362,7 +436,7 @@ def equivariance_error(
     *,
     train: bool | None = None,
     forward: Forward | None = None,
-    out_order: int | Mapping[str, int] | None = None,
+    out_order: Orders | Mapping[str, Orders] | None = None,
 ) -> EquivarianceResult:
     """Measure ``max |f(P·batch) - P·f(batch)|`` over sampled group elements ``P``.
 
@@ -375,7 +449,8 @@ def equivariance_error(
         symmetry: which inputs permute, and the order of the output.
         num_samples: random permutations on top of the generators of the group (S_n unless
             ``symmetry.group`` names another; they are always included): ``3 + num_samples``
-            forward passes in all for S_n.
+            forward passes in all for S_n, ``1 + 2·k + num_samples`` for a product of ``k``
+            symmetric groups.
         generator: draws the random permutations and the dropout seed; a fresh one seeded with 0
             when omitted. The global RNG state is never touched.
         train: run in training mode (True), eval mode (False), or the model's mode (None). The
@@ -432,7 +507,7 @@ def locate_violation(
     model: nn.Module,
     batch: Mapping[str, Tensor],
     symmetry: SetSymmetry,
-    perm: Tensor,
+    perm: Tensor | tuple[Tensor, ...],
     *,
     seed: int = 0,
     atol: float | None = None,
@@ -443,9 +518,9 @@ def locate_violation(
     """The first submodule whose output is not equivariant under ``perm``, or None.
 
     Records, with forward hooks, the output of every submodule that declares its output
-    representation ``rep_out`` over one set (every :class:`~symlight.models.SetModule`) on the
-    batch and on the permuted batch, brings the latter back by the order of its ``rep_out`` and
-    compares. Modules are visited in the order
+    representation ``rep_out`` over the symmetry's sets (every
+    :class:`~symlight.models.SetModule`) on the batch and on the permuted batch, brings the
+    latter back by the orders of its ``rep_out`` and compares. Modules are visited in the order
     their forward passes finish, so an inner layer comes before the network that contains it.
     Tolerances default by the dtype of each submodule's output.
     """
@@ -453,7 +528,8 @@ def locate_violation(
     typed = [
         (name, module)
         for name, module in model.named_modules()
-        if isinstance(getattr(module, "rep_out", None), Rep) and module.rep_out.num_sets == 1
+        if isinstance(getattr(module, "rep_out", None), Rep)
+        and module.rep_out.num_sets == symmetry.num_sets
     ]
     device = _device(batch)
     mask = batch.get("mask")
@@ -479,11 +555,15 @@ def locate_violation(
     with torch.no_grad(), _mode(model, train):
         original = record(batch)
         permuted = record(permute_batch(batch, perm, symmetry))
-    orders = {name: module.rep_out.order for name, module in typed}
+    orders = {
+        name: module.rep_out.order if symmetry.num_sets == 1 else module.rep_out.orders
+        for name, module in typed
+    }
     types = {name: type(module).__name__ for name, module in typed}
     for name, outs in original.items():
         for ref, out in zip(outs, permuted.get(name, [])):
-            if ref.shape != out.shape or ref.dim() < 1 + orders[name]:
+            axes = sum(orders[name]) if isinstance(orders[name], tuple) else orders[name]
+            if ref.shape != out.shape or ref.dim() < 1 + axes:
                 continue
             try:
                 errors, scale = _set_errors(ref, out, perm, orders[name], mask)
@@ -535,7 +615,7 @@ def find_violation(
     locate: bool = True,
     train: bool | None = None,
     forward: Forward | None = None,
-    out_order: int | Mapping[str, int] | None = None,
+    out_order: Orders | Mapping[str, Orders] | None = None,
 ) -> tuple[EquivarianceResult, str | None]:
     """Measure, and on a violation locate the culprit and describe it: the path shared by
     :func:`assert_equivariant` and the :class:`~symlight.callbacks.EquivarianceCheck` callback.
@@ -586,7 +666,7 @@ def assert_equivariant(
     rtol: float | None = None,
     train: bool | None = None,
     forward: Forward | None = None,
-    out_order: int | Mapping[str, int] | None = None,
+    out_order: Orders | Mapping[str, Orders] | None = None,
 ) -> EquivarianceResult:
     """Measure with :func:`equivariance_error` and raise :class:`EquivarianceViolation` if any
     group element's error exceeds both ``atol`` and ``rtol`` (defaults: by the output dtype).

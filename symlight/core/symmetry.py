@@ -15,11 +15,21 @@ set can be permuted among its own real elements while its padding stays where it
 tensor([[30., 10., 20.]])
 >>> permute(permute(x, perm, 1), inverse(perm), 1).squeeze(-1)
 tensor([[10., 20., 30.]])
+
+Over several independent sets (rows and columns of a matrix, agents and landmarks) the group is
+the product of one group per set: an element is a tuple with one ``(B, n_s)`` permutation per set,
+and a tensor of orders ``(k_1, k_2, ...)`` has ``k_1`` axes permuted by the first, then ``k_2``
+by the second (:func:`permute_sets`).
+
+>>> m = torch.arange(6.0).view(1, 2, 3, 1)
+>>> permute_sets(m, (torch.tensor([[1, 0]]), torch.tensor([[2, 0, 1]])), (1, 1))[0, :, :, 0]
+tensor([[5., 3., 4.],
+        [2., 0., 1.]])
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
 
@@ -32,11 +42,13 @@ __all__ = [
     "Order",
     "SetSymmetry",
     "check_order",
+    "check_orders",
     "generators",
     "identity",
     "inverse",
     "permute",
     "permute_batch",
+    "permute_sets",
     "random_permutation",
 ]
 
@@ -59,6 +71,17 @@ def check_order(order: int) -> Order:
         ) from None
 
 
+def check_orders(order: int | Sequence[int]) -> Order | tuple[Order, ...]:
+    """``order`` as an :class:`Order`, or, for a tensor over several sets, a tuple of one
+    :class:`Order` per set; a ValueError names the valid orders.
+    """
+    if isinstance(order, (tuple, list)):
+        if not order:
+            raise ValueError("a tensor over several sets needs an order per set, got ()")
+        return tuple(check_order(k) for k in order)
+    return check_order(order)
+
+
 @dataclass(frozen=True)
 class SetSymmetry:
     """What a task's batch and its model output do under a permutation of the set.
@@ -69,19 +92,49 @@ class SetSymmetry:
     ``group`` is the group that permutes the set axis: None for S_n of any set size, or a
     :class:`~symlight.core.groups.PermutationGroup` of ``N`` positions (or an expression such as
     ``"dihedral(16)"``), in which case every set has exactly ``N`` elements.
+
+    Over several independent sets, orders are tuples with one order per set (``{"x": (1, 1)}``,
+    ``out_order=(1, 0)``), the mask is a tuple of one ``(B, n_s)`` mask per set, and the group is
+    the product of one group per set (``group`` a tuple, or one group for every set; None: S_n).
     """
 
-    inputs: Mapping[str, int] = field(default_factory=lambda: {"x": 1})
-    out_order: int = 1
-    group: PermutationGroup | None = None
+    inputs: Mapping[str, int | tuple[int, ...]] = field(default_factory=lambda: {"x": 1})
+    out_order: int | tuple[int, ...] = 1
+    group: PermutationGroup | tuple | None = None
 
     def __post_init__(self) -> None:
-        if isinstance(self.group, str):
-            object.__setattr__(self, "group", parse_group(self.group))
+        sets = self.num_sets
+        if isinstance(self.group, (tuple, list)):
+            if len(self.group) != sets:
+                raise ValueError(f"one group per set: {sets} sets, got {len(self.group)} groups")
+            object.__setattr__(self, "group", tuple(_group(g) for g in self.group))
+        else:
+            object.__setattr__(self, "group", _group(self.group))
+        check_orders(self.out_order)
         for key, order in self.inputs.items():
-            if check_order(order) == Order.INVARIANT:
+            orders = check_orders(order)
+            if (len(orders) if isinstance(orders, tuple) else 1) != sets:
+                raise ValueError(
+                    f"input {key!r} has orders {order} but the output is over {sets} sets"
+                )
+            if not any(orders if isinstance(orders, tuple) else (orders,)):
                 raise ValueError(f"input {key!r} has order 0: invariant inputs need not be listed")
-        check_order(self.out_order)
+
+    @property
+    def num_sets(self) -> int:
+        """How many independent sets permute (the length of ``out_order`` when it is a tuple)."""
+        return len(self.out_order) if isinstance(self.out_order, (tuple, list)) else 1
+
+    @property
+    def groups(self) -> tuple[PermutationGroup | None, ...]:
+        """One group per set (None: S_n of any size)."""
+        if isinstance(self.group, tuple):
+            return self.group
+        return (self.group,) * self.num_sets
+
+
+def _group(group: PermutationGroup | str | None) -> PermutationGroup | None:
+    return parse_group(group) if isinstance(group, str) else group
 
 
 def identity(batch_size: int, n: int, device: torch.device | None = None) -> Tensor:
@@ -111,9 +164,40 @@ def permute(x: Tensor, perm: Tensor, order: int) -> Tensor:
     return x[rows, perm[:, :, None], perm[:, None, :]]
 
 
-def permute_batch(batch: Mapping[str, Tensor], perm: Tensor, symmetry: SetSymmetry) -> dict:
-    """Permute every tensor of ``batch`` that the symmetry declares, and the mask."""
+def permute_sets(x: Tensor, perms: Sequence[Tensor], orders: Sequence[int]) -> Tensor:
+    """Apply one permutation per set to ``x`` over several sets: ``perms[s]`` (``(B, n_s)``)
+    permutes the ``orders[s]`` axes of set ``s``, which follow those of the sets before it.
+    """
+    if len(perms) != len(orders):
+        raise ValueError(f"one permutation per set: {len(orders)} sets, got {len(perms)}")
+    start = 1
+    for perm, order in zip(perms, orders):
+        order = check_order(order)
+        if order:
+            axes = list(range(start, start + order))
+            front = list(range(1, 1 + order))
+            x = permute(x.movedim(axes, front), perm, order).movedim(front, axes)
+        start += order
+    return x
+
+
+def permute_batch(
+    batch: Mapping[str, Tensor], perm: Tensor | Sequence[Tensor], symmetry: SetSymmetry
+) -> dict:
+    """Permute every tensor of ``batch`` that the symmetry declares, and the mask.
+
+    Over several sets ``perm`` is a tuple with one permutation per set, and each set's mask is
+    permuted by its own.
+    """
     out = dict(batch)
+    if symmetry.num_sets > 1:
+        for key, orders in symmetry.inputs.items():
+            out[key] = permute_sets(batch[key], perm, orders)
+        if batch.get("mask") is not None:
+            out["mask"] = tuple(
+                None if m is None else permute(m, p, 1) for m, p in zip(batch["mask"], perm)
+            )
+        return out
     for key, order in symmetry.inputs.items():
         out[key] = permute(batch[key], perm, order)
     if batch.get("mask") is not None:
