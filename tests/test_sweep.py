@@ -195,14 +195,14 @@ def test_a_bad_option_of_a_grid_point_stops_the_sweep_before_its_first_trial(tmp
 
 def test_accuracy_plots_stay_within_zero_and_one(tmp_path):
     cfg = load_sweep(str(config(tmp_path, 2)))
-    frame = pd.DataFrame(
+    frame = pd.DataFrame(  # a sweep's record (symlight.app.sweep.record)
         {
-            "params_net": ["max", "max", "mean", "mean"],
-            "params_seed": [0, 1, 0, 1],
-            "user_attrs_val/acc": [0.0, 1.0, 0.9, 1.0],  # std 0.7: error bars past 0 and 1
-            "user_attrs_val/acc@n=20": [0.0, 1.0, 0.5, 0.7],
-            "user_attrs_val/loss": [0.1, 2.5, 0.4, 0.3],
-            "user_attrs_params": [100, 100, 120, 120],
+            "grid/net": ["max", "max", "mean", "mean"],
+            "grid/seed": ["0", "1", "0", "1"],
+            "val/acc": [0.0, 1.0, 0.9, 1.0],  # std 0.7: error bars past 0 and 1
+            "val/acc@n=20": [0.0, 1.0, 0.5, 0.7],
+            "val/loss": [0.1, 2.5, 0.4, 0.3],
+            "params": [100, 100, 120, 120],
         }
     )
     for spec in (
@@ -210,9 +210,9 @@ def test_accuracy_plots_stay_within_zero_and_one(tmp_path):
         {"kind": "size", "metric": "val/acc", "group": "net"},
         {"kind": "params", "metric": "val/acc", "group": "net"},
     ):
-        fig = figure(frame, cfg, spec, tmp_path)
+        fig = figure(frame, cfg, spec)
         assert fig.axes[0].get_ylim() == (0.0, 1.0), spec
-    fig = figure(frame, cfg, {"kind": "bar", "metric": "val/loss", "group": "net"}, tmp_path)
+    fig = figure(frame, cfg, {"kind": "bar", "metric": "val/loss", "group": "net"})
     assert fig.axes[0].get_ylim()[1] > 2.5, "a metric past 1 keeps its own range"
 
 

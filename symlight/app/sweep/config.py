@@ -20,6 +20,7 @@ __all__ = [
     "SweepConfig",
     "find_sweep_config",
     "load_sweep",
+    "parse_sweep",
     "cli_value",
     "overrides",
 ]
@@ -55,6 +56,14 @@ class SweepConfig:
     in_process: bool = False
     threads: int | None = None
     plots: list[dict[str, Any]] = field(default_factory=list)
+    compare: list[str] = field(default_factory=list)
+    baselines: list[str] = field(default_factory=list)
+    text: str = ""
+
+    @property
+    def compared(self) -> list[str]:
+        """The axes whose options the report compares: ``compare``, else every non-seed axis."""
+        return self.compare or [axis for axis in self.grid if axis != self.seed_axis]
 
     @property
     def total(self) -> int:
@@ -103,8 +112,15 @@ def find_sweep_config(name: str) -> Path:
 def load_sweep(name: str) -> SweepConfig:
     """Read and check a sweep config; a mistake in it is a one-line :class:`UsageError`."""
     path = find_sweep_config(name)
+    return parse_sweep(path.read_text(), path)
+
+
+def parse_sweep(text: str, path: Path, name: str | None = None) -> SweepConfig:
+    """Check a sweep config's YAML ``text`` (read from ``path``; named ``name``, by default the
+    file's stem); a mistake in it is a one-line :class:`UsageError` naming ``path``.
+    """
     try:
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = yaml.safe_load(text) or {}
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
@@ -112,7 +128,7 @@ def load_sweep(name: str) -> SweepConfig:
         raise UsageError(f"{path}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, Mapping):
         raise UsageError(f"{path}: a sweep config is a mapping of keys (base, grid, ...)")
-    known = set(SweepConfig.__dataclass_fields__) - {"name", "path"}
+    known = set(SweepConfig.__dataclass_fields__) - {"name", "path", "text"}
     unknown = set(raw) - known
     if unknown:
         raise UsageError(f"{path}: unknown keys {sorted(unknown)}; known: {sorted(known)}")
@@ -127,10 +143,13 @@ def load_sweep(name: str) -> SweepConfig:
     for key in ("args", "quick"):
         if not isinstance(raw.get(key) or {}, (Mapping, list)):
             raise UsageError(f"{path}: {key!r} is a mapping {{key: value}} or a list of arguments")
+    for key in ("compare", "baselines"):
+        if not isinstance(raw.get(key) or [], list):
+            raise UsageError(f"{path}: {key!r} is a list of names")
     grid = _grid(path, raw.get("grid") or {})
     space = _space(path, raw.get("space") or {})
     cfg = SweepConfig(
-        name=path.stem,
+        name=name or path.stem,
         path=path,
         base=str(raw["base"]),
         args=overrides(raw.get("args")),
@@ -145,10 +164,20 @@ def load_sweep(name: str) -> SweepConfig:
         in_process=bool(raw.get("in_process", False)),
         threads=raw.get("threads"),
         plots=list(raw.get("plots") or []),
+        compare=[str(axis) for axis in raw.get("compare") or []],
+        baselines=[str(b) for b in raw.get("baselines") or []],
+        text=text,
     )
     if "quick" in raw:
         cfg.quick = overrides(DEFAULT_QUICK) + overrides(raw["quick"])
     _check_plots(path, cfg)
+    for axis in cfg.compare:
+        if axis not in cfg.grid or axis == cfg.seed_axis:
+            others = [a for a in cfg.grid if a != cfg.seed_axis]
+            raise UsageError(
+                f"{path}: compare names axis {axis!r}; the grid's non-seed axes: "
+                f"{', '.join(others) or 'none'}"
+            )
     return cfg
 
 

@@ -1,16 +1,19 @@
-"""Tables and plots of a sweep's trials: mean ± std over the seed axis, from Optuna's dataframe.
+"""A sweep's report, from its record (:mod:`symlight.app.sweep.record`) alone: a markdown table of
+mean ± std over the seed axis, paired differences between options with their 95% intervals
+(:mod:`symlight.app.sweep.paired`), the failed trials, and the plots the config asks for.
 
 Plot kinds (``plots:`` in a sweep config), each with ``metric``, ``group`` (one line or bar per
 option of that axis), optional ``facet`` (one panel per option), ``where`` (``{axis: label or
 [labels]}`` keeps those trials only), ``name`` (file stem) and ``title``:
 
-- ``curve``: the metric against training steps, read from each trial's TensorBoard events;
+- ``curve``: the metric against training steps (the record's ``curve/METRIC`` column);
 - ``size``: the metric against set size, from ``metric`` at ``train_n`` and ``metric@n=K``;
 - ``params``: the metric against the network's parameter count, one point per grid cell;
 - ``bar``: the metric per option of ``group``, side by side per option of ``hue``.
 
 Error bars are the standard deviation over the seeds of a cell. A metric whose values all lie
-within [0, 1] (an accuracy, a fraction) is drawn on a y-axis from 0 to 1.
+within [0, 1] (an accuracy, a fraction) is drawn on a y-axis from 0 to 1. The same record gives
+the same ``results.md``, byte for byte.
 """
 
 from __future__ import annotations
@@ -28,9 +31,20 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from symlight.app.sweep.config import SweepConfig
+from symlight.app.sweep.config import SweepConfig  # noqa: E402
+from symlight.app.sweep.paired import baseline_column, comparisons  # noqa: E402
+from symlight.app.sweep.record import option_column, parse_curve, read_record  # noqa: E402
 
-__all__ = ["Failure", "completed", "figure", "plot", "plot_all", "results_table"]
+__all__ = [
+    "Failure",
+    "completed",
+    "failures",
+    "figure",
+    "plot",
+    "plot_all",
+    "report",
+    "results_table",
+]
 
 INTEGER = ("params", "steps")
 
@@ -45,15 +59,37 @@ class Failure:
     log: str | None = None
 
 
-def completed(frame: pd.DataFrame, cfg: SweepConfig) -> pd.DataFrame:
-    """Complete trials, one per grid point (the latest when a point ran twice)."""
-    if frame.empty or "state" not in frame:
-        return frame.iloc[0:0]
-    done = frame[frame["state"] == "COMPLETE"].sort_values("number")
-    keys = [f"params_{axis}" for axis in cfg.grid if f"params_{axis}" in done]
-    if keys:
-        done = done.drop_duplicates(keys, keep="last")
-    return done
+def report(path: Path, out: Path) -> list[Path]:
+    """Write ``out/results.md`` and ``out/plots/*.png`` from the record at ``path``; returns the
+    paths written.
+    """
+    cfg, record = read_record(path)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.md").write_text(results_table(record, cfg))
+    return [out / "results.md", *plot_all(record, cfg, out)]
+
+
+def completed(record: pd.DataFrame) -> pd.DataFrame:
+    """The record's complete trials."""
+    return record[record["state"] == "COMPLETE"]
+
+
+def failures(record: pd.DataFrame, cfg: SweepConfig) -> list[Failure]:
+    """The record's failed trials, each with its grid point, error line and log."""
+    keys = [*cfg.grid, *cfg.space]
+    found = []
+    for _, row in record[record["state"] == "FAIL"].iterrows():
+        point = ", ".join(f"{k}={row[option_column(cfg, k)]}" for k in keys)
+        said, run = row.get("error"), row.get("run")
+        found.append(
+            Failure(
+                int(row["trial"]),
+                point,
+                said if isinstance(said, str) else "no error recorded",
+                f"{run}/fit.log" if isinstance(run, str) else None,
+            )
+        )
+    return found
 
 
 def _fmt(values: Sequence[float], integer: bool = False) -> str:
@@ -85,24 +121,29 @@ def _cells(
     if not keys:
         return [((), done)]
     order = [list(cfg.grid[k]) for k in keys]
-    groups = done.groupby([f"params_{k}" for k in keys], sort=False)
+    groups = done.groupby([f"grid/{k}" for k in keys], sort=False)
     items = [((g,) if not isinstance(g, tuple) else g, rows) for g, rows in groups]
     return sorted(items, key=lambda item: [o.index(v) for o, v in zip(order, item[0])])
 
 
-def results_table(
-    frame: pd.DataFrame, cfg: SweepConfig, failures: Sequence[Failure] | None = None
-) -> str:
-    """A markdown table: one row per cell of the non-seed axes, mean ± std of each metric; then
-    each failed trial with its error line (``failures``; by default every failed row of ``frame``).
+def _columns(done: pd.DataFrame, cfg: SweepConfig) -> list[str]:
+    """The table's metric columns: each metric with its baselines beside it, then the costs."""
+    columns = []
+    for metric in cfg.metrics:
+        columns += [metric, *(baseline_column(metric, b) for b in cfg.baselines)]
+    return [c for c in [*columns, "params", "steps", "seconds"] if c in done]
+
+
+def results_table(record: pd.DataFrame, cfg: SweepConfig) -> str:
+    """The markdown report of a record: one row per cell of the non-seed axes with mean ± std of
+    each metric (and of its baselines), the paired differences, then each failed trial.
     """
-    done = completed(frame, cfg)
+    done = completed(record)
+    failed = failures(record, cfg)
     lines = [f"# {cfg.name}: objective {cfg.objective} ({cfg.direction})", ""]
-    if failures is None:
-        failures = _failed_rows(frame)
-    failed = f"; {len(failures)} failed (listed below)" if failures else ""
-    lines += [f"{len(done)} complete trials of {cfg.total}{failed}.", ""]
-    metrics = [m for m in [*cfg.metrics, "params", "seconds"] if f"user_attrs_{m}" in done]
+    said = f"; {len(failed)} failed (listed below)" if failed else ""
+    lines += [f"{len(done)} complete trials of {cfg.total}{said}.", ""]
+    metrics = _columns(done, cfg)
     if cfg.grid:
         axes = _axes(cfg)
         seeds = cfg.seed_axis in cfg.grid
@@ -110,54 +151,37 @@ def results_table(
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for key, rows in _cells(done, cfg, axes):
             cells = [str(k) for k in key] + ([str(len(rows))] if seeds else [])
-            cells += [
-                _fmt(rows[f"user_attrs_{m}"].astype(float).tolist(), m in INTEGER) for m in metrics
-            ]
+            cells += [_fmt(rows[m].astype(float).tolist(), m in INTEGER) for m in metrics]
             lines.append("| " + " | ".join(cells) + " |")
         if seeds:
             lines += ["", f"mean ± std over the {cfg.seed_axis} axis."]
+        paired = comparisons(done, cfg)
+        if paired:
+            lines += ["", paired.rstrip("\n")]
     else:
-        params = [c for c in done if c.startswith("params_")]
-        head = ["trial", *[c.removeprefix("params_") for c in params], *metrics]
+        keys = list(cfg.space)
+        head = ["trial", *keys, *metrics]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        best = done.sort_values("value", ascending=cfg.direction == "minimize")
+        best = done.sort_values(
+            [cfg.objective, "trial"], ascending=[cfg.direction == "minimize", True]
+        )
         for _, row in best.head(20).iterrows():
-            cells = [str(row["number"]), *[str(row[c]) for c in params]]
-            cells += [_fmt([float(row[f"user_attrs_{m}"])]) for m in metrics]
+            cells = [str(row["trial"]), *[str(row[option_column(cfg, k)]) for k in keys]]
+            cells += [_fmt([float(row[m])], m in INTEGER) for m in metrics]
             lines.append("| " + " | ".join(cells) + " |")
-    if failures:
-        lines += ["", f"## Failed trials ({len(failures)})", ""]
-        for failure in failures:
+    if failed:
+        lines += ["", f"## Failed trials ({len(failed)})", ""]
+        for failure in failed:
             log = f" (log: `{failure.log}`)" if failure.log else ""
             lines.append(f"- trial {failure.trial} ({failure.point}): {failure.reason}{log}")
     return "\n".join(lines) + "\n"
-
-
-def _failed_rows(frame: pd.DataFrame) -> list[Failure]:
-    if frame.empty or "state" not in frame:
-        return []
-    failures = []
-    for _, row in frame[frame["state"] == "FAIL"].iterrows():
-        params = [c for c in frame if c.startswith("params_")]
-        point = ", ".join(f"{c.removeprefix('params_')}={row[c]}" for c in params)
-        said = row.get("user_attrs_error")
-        run = row.get("user_attrs_run")
-        failures.append(
-            Failure(
-                int(row["number"]),
-                point,
-                said if isinstance(said, str) else "no error recorded",
-                f"{run}/fit.log" if isinstance(run, str) else None,
-            )
-        )
-    return failures
 
 
 # -- plots ----------------------------------------------------------------------------------------
 def _where(done: pd.DataFrame, where: Mapping[str, Any] | None) -> pd.DataFrame:
     for axis, keep in (where or {}).items():
         keep = [str(k) for k in (keep if isinstance(keep, list) else [keep])]
-        done = done[done[f"params_{axis}"].astype(str).isin(keep)]
+        done = done[done[f"grid/{axis}"].astype(str).isin(keep)]
     return done
 
 
@@ -171,16 +195,6 @@ def _panels(n: int, title: str):
     return fig, list(axes.flat)
 
 
-def _curve(run: Path, tag: str) -> dict[int, float]:
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(run), size_guidance={"scalars": 0})
-    events.Reload()
-    if tag not in events.Tags()["scalars"]:
-        return {}
-    return {s.step: s.value for s in events.Scalars(tag)}
-
-
 def _mean_std(series: Sequence[Mapping[Any, float]]) -> tuple[list, list[float], list[float]]:
     xs = sorted(set.intersection(*(set(s) for s in series))) if series else []
     means = [sum(s[x] for s in series) / len(series) for x in xs]
@@ -192,7 +206,7 @@ def plot(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Pat
     """Draw one plot of a sweep config's ``plots`` list into ``out/plots``; returns the PNG's path."""
     kind, metric, group = spec["kind"], spec["metric"], spec.get("group")
     name = spec.get("name") or re.sub(r"[^\w]+", "_", f"{kind}_{metric}_{group}").strip("_")
-    fig = figure(done, cfg, spec, out)
+    fig = figure(done, cfg, spec)
     path = out / "plots" / f"{name}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
@@ -200,8 +214,8 @@ def plot(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Pat
     return path
 
 
-def figure(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: Path):
-    """The matplotlib figure of one plot spec (``out`` holds the trials' TensorBoard runs)."""
+def figure(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any]):
+    """The matplotlib figure of one plot spec, from a record's complete trials ``done``."""
     kind, metric, group = spec["kind"], spec["metric"], spec.get("group")
     facet = spec.get("facet")
     done = _where(done, spec.get("where"))
@@ -222,7 +236,8 @@ def figure(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: P
         else:
             for gkey, rows in _cells(fdone, cfg, [group] if group else []):
                 if kind == "curve":
-                    series = [_curve(out / run, metric) for run in rows["user_attrs_run"]]
+                    column = rows.get(f"curve/{metric}", pd.Series(dtype=object))
+                    series = [parse_curve(text) for text in column]
                     shown += [v for one in series for v in one.values()]
                     xs, ys, es = _mean_std([s for s in series if s])
                     ax.set_xlabel("training steps")
@@ -249,17 +264,17 @@ def figure(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any], out: P
 
 def _values(rows: pd.DataFrame, metric: str, sizes: bool = False) -> list[float]:
     """The values of ``metric`` in ``rows`` (with ``sizes``, also those of ``metric@n=K``)."""
-    columns = [f"user_attrs_{metric}"]
+    columns = [metric]
     if sizes:
-        pattern = rf"user_attrs_{re.escape(metric)}@n=\d+"
+        pattern = rf"{re.escape(metric)}@n=\d+"
         columns += [c for c in rows.columns if re.fullmatch(pattern, c)]
     return [float(v) for c in columns if c in rows for v in rows[c].astype(float) if v == v]
 
 
 def _sizes(rows: pd.DataFrame, metric: str, train_n: int) -> tuple[list, list, list]:
-    columns = {train_n: f"user_attrs_{metric}"}
+    columns = {train_n: metric}
     for column in rows.columns:
-        found = re.fullmatch(rf"user_attrs_{re.escape(metric)}@n=(\d+)", column)
+        found = re.fullmatch(rf"{re.escape(metric)}@n=(\d+)", column)
         if found:
             columns[int(found.group(1))] = column
     xs, ys, es = [], [], []
@@ -277,8 +292,8 @@ def _params(ax, done: pd.DataFrame, cfg: SweepConfig, metric: str, group: str | 
     for gkey, rows in _cells(done, cfg, [group] if group else []):
         xs, ys, es = [], [], []
         for _, cell in _cells(rows, cfg, [a for a in axes if a != group]):
-            xs.append(cell["user_attrs_params"].astype(float).mean())
-            values = cell[f"user_attrs_{metric}"].astype(float).tolist()
+            xs.append(cell["params"].astype(float).mean())
+            values = cell[metric].astype(float).tolist()
             ys.append(sum(values) / len(values))
             es.append(_std(values))
         ax.errorbar(
@@ -295,10 +310,10 @@ def _bars(
     hues = [k for k, _ in _cells(done, cfg, [hue])] if hue else [()]
     width = 0.8 / len(hues)
     for i, hkey in enumerate(hues):
-        rows = done if not hkey else done[done[f"params_{hue}"] == hkey[0]]
+        rows = done if not hkey else done[done[f"grid/{hue}"] == hkey[0]]
         ys, es = [], []
         for label in labels:
-            values = rows[rows[f"params_{group}"] == label][f"user_attrs_{metric}"].astype(float)
+            values = rows[rows[f"grid/{group}"] == label][metric].astype(float)
             ys.append(values.mean() if len(values) else float("nan"))
             es.append(_std(values.tolist()))
         xs = [j + (i - (len(hues) - 1) / 2) * width for j in range(len(labels))]
@@ -306,9 +321,9 @@ def _bars(
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize=8)
 
 
-def plot_all(frame: pd.DataFrame, cfg: SweepConfig, out: Path) -> list[Path]:
-    """Every plot of the sweep config; none when no trial has completed."""
-    done = completed(frame, cfg)
+def plot_all(record: pd.DataFrame, cfg: SweepConfig, out: Path) -> list[Path]:
+    """Every plot of the sweep config, from a record; none when no trial has completed."""
+    done = completed(record)
     if done.empty:
         return []
     return [plot(done, cfg, spec, out) for spec in cfg.plots]

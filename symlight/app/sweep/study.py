@@ -5,6 +5,7 @@
     python -m symlight sweep --config argmax_targets --quick                # tiny budgets: a smoke run
     python -m symlight sweep --config argmax_targets --storage postgresql://host/db   # many machines
     python -m symlight sweep --config argmax_targets --no-run               # re-export results only
+    python -m symlight sweep --report docs/heuristics/argmax_targets.csv    # report from a record
 
 A sweep config names a base CLI config, the overrides every trial gets, and either a ``grid`` (axes of
 named options, each a set of CLI overrides; Optuna's ``GridSampler`` visits every combination) or a
@@ -21,9 +22,11 @@ Optuna's storage is the record: by default ``<out>/study.db`` (SQLite). A re-run
 trials and re-runs the failed ones; a trial left running by a process that died is failed by Optuna's
 heartbeat once it is stale and queued again by Optuna's retry callback. ``--workers N`` starts N worker
 processes on the same storage; several machines share a PostgreSQL or MySQL ``--storage`` URL.
-Afterwards the trials are exported to ``<out>/trials.csv`` (``study.trials_dataframe()``), a markdown
-table of mean ± std over seeds (``<out>/results.md``) and the plots the config asks for
-(``<out>/plots/*.png``).
+Afterwards the trials are exported to ``<out>/trials.csv`` (``study.trials_dataframe()``) and to the
+sweep's record ``<out>/<name>.csv`` (its config and one row per trial,
+:mod:`symlight.app.sweep.record`); from the record alone come a markdown table of mean ± std over
+seeds with paired differences and their intervals (``<out>/results.md``) and the plots the config
+asks for (``<out>/plots/*.png``). ``--report RECORD.csv`` rebuilds those from a record, with no fit.
 """
 
 from __future__ import annotations
@@ -62,7 +65,8 @@ from symlight.app.cli import (
 from symlight.app.cli import run as run_cli
 from symlight.app.parse_errors import ParserError, explain
 from symlight.app.sweep.config import SweepConfig, cli_value, load_sweep
-from symlight.app.sweep.report import Failure, plot_all, results_table
+from symlight.app.sweep.record import sweep_record, write_record
+from symlight.app.sweep.report import Failure, report
 
 __all__ = ["SweepConfig", "check_overrides", "fit_trial", "load_sweep", "main", "run_sweep"]
 
@@ -522,12 +526,15 @@ def _run_sweep(
 
 # -- results --------------------------------------------------------------------------------------
 def export(study: optuna.Study, cfg: SweepConfig, out: Path) -> None:
-    """Write ``trials.csv``, ``results.md`` and the config's plots under ``out``."""
+    """Write ``trials.csv`` (Optuna's dataframe) and the sweep's record ``<name>.csv`` under
+    ``out``, then from the record alone, as ``--report`` does, ``results.md`` and the plots.
+    """
     frame = study.trials_dataframe()
     frame.to_csv(out / "trials.csv", index=False)
-    failures = [_failure(t) for t in failed_trials(study.get_trials(deepcopy=False))]
-    (out / "results.md").write_text(results_table(frame, cfg, failures))
-    plot_all(frame, cfg, out)
+    failed = failed_trials(study.get_trials(deepcopy=False))
+    failures = {t.number: _failure(t).reason for t in failed}
+    write_record(sweep_record(frame, cfg, failures, out), cfg, out / f"{cfg.name}.csv")
+    report(out / f"{cfg.name}.csv", out)
 
 
 class SweepArgumentParser(argparse.ArgumentParser):
@@ -543,8 +550,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         prog=f"{PROG} sweep", description=__doc__.split("\n\n")[0], allow_abbrev=False
     )
     actions = [
+        parser.add_argument("--config", "-c", help="sweep config: a file or a shipped name"),
         parser.add_argument(
-            "--config", "-c", required=True, help="sweep config: a file or a shipped name"
+            "--report",
+            type=Path,
+            metavar="RECORD.csv",
+            help="rebuild results.md and the plots from a sweep's record alone, no fit and no "
+            "storage (into --out, default: RECORD/ beside the file)",
         ),
         parser.add_argument(
             "--workers", type=int, default=1, help="worker processes on this machine"
@@ -571,6 +583,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise UsageError(f"sweep: unrecognized argument {name}{hint}")
     args = parser.parse_args(argv)
+    if args.report:
+        if args.config:
+            raise UsageError("sweep: --report reads the config from the record; give no --config")
+        _rebuild(args.report, args.out or args.report.with_suffix(""))
+        return
+    if not args.config:
+        raise UsageError("sweep: give --config SWEEP to run it, or --report RECORD.csv")
     cfg = load_sweep(args.config)
     out = (args.out or Path("sweeps") / (cfg.name + ("-quick" if args.quick else ""))).resolve()
     name = args.study or cfg.name + ("-quick" if args.quick else "")
@@ -596,7 +615,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         if args.worker:
             return
-    _report(out)
+    _report(out, cfg)
     failed = failed_trials(study.get_trials(deepcopy=False))
     if failed:
         logs = [str(out / f.log) for f in (_failure(t) for t in failed) if f.log]
@@ -607,11 +626,21 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
 
 
-def _report(out: Path) -> None:
-    """Print the results table and where the sweep's files are."""
-    print((out / "results.md").read_text().strip())
+def _rebuild(record: Path, out: Path) -> None:
+    """``--report``: the report of a record, and where its files are."""
+    written = report(record, out)
+    plots = ", ".join(p.name for p in written[1:])
+    print(f"results: {written[0]}" + (f"\nplots: {out / 'plots'}/ ({plots})" if plots else ""))
+
+
+def _report(out: Path, cfg: SweepConfig) -> None:
+    """Print the results table (the paired differences and failures are in ``results.md``) and
+    where the sweep's files are.
+    """
+    print((out / "results.md").read_text().split("\n## ")[0].strip())
     plots = sorted(p.name for p in (out / "plots").glob("*.png"))
     print(f"\nresults: {out / 'results.md'}, {out / 'trials.csv'}")
+    print(f"record (python -m symlight sweep --report): {out / (cfg.name + '.csv')}")
     if plots:
         print(f"plots: {out / 'plots'}/ ({', '.join(plots)})")
     print(f"runs (TensorBoard): tensorboard --logdir {out / 'runs'}")
