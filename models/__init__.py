@@ -16,6 +16,7 @@ from .network import (
     EquivariantNetwork,
     EquivariantSequential,
     LayerSpec,
+    Residual,
     build_layer,
     build_layers,
     spec_options,
@@ -25,6 +26,7 @@ from .pointwise import MLP, Activation, ChannelDropout, LayerNorm, Pointwise
 from .pooling import masked_pool
 from .presets import PairwiseNet, SetTransformer
 from .product_linear import ProductLinear, product_basis, product_basis_size
+from .sinkhorn import Sinkhorn
 
 PRESETS: dict[str, type[EquivariantModule]] = {
     "DeepSets": DeepSets,
@@ -73,8 +75,10 @@ __all__ = [
     "Pointwise",
     "PooledBaseline",
     "ProductLinear",
+    "Residual",
     "SetModule",
     "SetTransformer",
+    "Sinkhorn",
     "Term",
     "basis_size",
     "build_layer",

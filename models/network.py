@@ -62,11 +62,13 @@ from .pairwise import PairwiseComparison, PairwiseLift, PairwiseReduce, Pairwise
 from .pointwise import MLP, Activation, ChannelDropout, LayerNorm
 from .pooling import Pooling
 from .product_linear import ProductLinear
+from .sinkhorn import Sinkhorn
 
 __all__ = [
     "LAYERS",
     "EquivariantNetwork",
     "EquivariantSequential",
+    "Residual",
     "LayerSpec",
     "build_layer",
     "build_layers",
@@ -83,7 +85,7 @@ def mismatch(source: str, returns: Rep, layer: str, takes: Rep) -> str:
         differ.append("orders")
     if None not in (returns.channels, takes.channels) and returns.channels != takes.channels:
         differ.append("channels")
-    if returns.groups != takes.groups:
+    if returns.groups != takes.groups and len(returns.groups) == len(takes.groups):
         differ.append("groups")
     reason = f": the {', '.join(differ)} differ" if differ else ""
     return f"{source} {returns} but {layer} takes {takes}{reason}"
@@ -144,6 +146,35 @@ LayerSpec = dict[str, Any]
 """One layer of an :class:`EquivariantNetwork`: ``{"layer": name, **options}``."""
 
 
+class Residual(EquivariantModule):
+    """``x + block(x)``: equivariant to the group of its reps because the block is.
+
+    The block is a list of layers composed as an :class:`EquivariantSequential` that must return
+    the rep it takes (a ValueError names both otherwise). From a spec, ``layers`` lists the
+    block's layers, built for the rep that flows into the residual; the default is ``linear``
+    then ``activation``.
+    """
+
+    def __init__(self, block: Iterable[EquivariantModule]) -> None:
+        block = EquivariantSequential(block)
+        if not block.rep_out.matches(block.rep_in):
+            raise ValueError(
+                f"a residual block must return the rep it takes: it takes {block.rep_in} and "
+                f"returns {block.rep_out}"
+            )
+        super().__init__(block.rep_in, block.rep_out)
+        self.block = block
+
+    @classmethod
+    def from_spec(cls, rep_in: Rep, layers: list[LayerSpec] | None = None) -> Residual:
+        """The block of ``layers`` (default: linear, activation) for input ``rep_in``."""
+        specs = [{"layer": "linear"}, {"layer": "activation"}] if layers is None else layers
+        return cls(build_layers(rep_in, [dict(s) for s in specs]))
+
+    def forward(self, x: Tensor, mask: SetMask = None) -> Tensor:
+        return self.rep_out.zero_padding(x + self.block(x, mask), mask)
+
+
 LAYERS: dict[str, type[EquivariantModule]] = {
     "linear": EquivariantLinear,
     "group_linear": GroupLinear,
@@ -161,6 +192,8 @@ LAYERS: dict[str, type[EquivariantModule]] = {
     "pool": AxisPool,
     "broadcast": AxisBroadcast,
     "cross_attention": CrossAttention,
+    "residual": Residual,
+    "sinkhorn": Sinkhorn,
 }
 """Layer names usable in a spec. Each class builds itself for the rep of its input with
 ``cls.from_spec(rep_in, **options)``: the input's order, channels and group flow from the previous

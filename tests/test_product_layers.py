@@ -22,6 +22,8 @@ from symlight.models import (
     EquivariantSequential,
     LayerNorm,
     ProductLinear,
+    Residual,
+    Sinkhorn,
     product_basis,
     product_basis_size,
 )
@@ -216,6 +218,11 @@ PRODUCT_LAYERS = {
     "mlp": lambda: MLP(C_IN, 4, hidden=5, order=(2, 1)),
     "layer_norm": lambda: LayerNorm(C_IN, (1, 1)),
     "dropout": lambda: ChannelDropout(0.5, (1, 1)),
+    "sinkhorn": lambda: Sinkhorn(C_IN, iterations=3, temperature=0.5),
+    "sinkhorn-pairs-and-a-set": lambda: Sinkhorn(C_IN, 2, order=(2, 1)),
+    "residual": lambda: Residual(
+        [ProductLinear((1, 1), (1, 1), C_IN, C_IN), Activation("tanh", (1, 1))]
+    ),
     "network-rows-to-columns": spec_net(
         (1, 1),
         (0, 1),
@@ -230,6 +237,17 @@ PRODUCT_LAYERS = {
             {"layer": "linear", "order": [2, 1], "pooling": "max"},
             {"layer": "pool", "set": 0, "reduce": "min"},
             {"layer": "pool", "set": 0},
+        ],
+    ),
+    "network-residual-sinkhorn": spec_net(
+        (1, 1),
+        (1, 1),
+        [
+            {"layer": "linear", "channels": 4, "pooling": "max"},
+            {"layer": "residual", "layers": [{"layer": "layer_norm"}, {"layer": "linear"}]},
+            {"layer": "residual"},
+            {"layer": "linear", "channels": 2},
+            {"layer": "sinkhorn", "iterations": 2},
         ],
     ),
 }
@@ -401,3 +419,27 @@ def test_the_check_samples_a_declared_group_on_one_set_and_s_n_on_the_other():
     assert result.ok()
     rolled = result.rows[0].perm[0][0].tolist()
     assert rolled in ([1, 2, 3, 0], [3, 0, 1, 2])  # a rotation of the 4 rows
+
+
+def test_sinkhorn_makes_the_real_block_doubly_stochastic():
+    torch.manual_seed(0)
+    layer = Sinkhorn(2, iterations=50, temperature=2.0).double()
+    x = torch.randn(2, 5, 5, 2, dtype=torch.float64)
+    real = torch.tensor([[1, 1, 1, 1, 1], [1, 0, 1, 1, 0]], dtype=torch.bool)
+    y = layer(x, (real, real))
+    for b in range(2):
+        block = y[b][real[b]][:, real[b]].exp()
+        torch.testing.assert_close(block.sum(0), torch.ones_like(block.sum(0)))  # columns: exact
+        torch.testing.assert_close(block.sum(1), torch.ones_like(block.sum(1)), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="has none"):
+        Sinkhorn(2, order=(0, 0))
+
+
+def test_residual_adds_its_block_and_keeps_the_rep():
+    torch.manual_seed(0)
+    block = [ProductLinear((1, 1), (1, 1), 3, 3), Activation("relu", (1, 1))]
+    layer = Residual(block)
+    x = torch.randn(2, 3, 4, 3)
+    torch.testing.assert_close(layer(x), x + block[1](block[0](x)))
+    with pytest.raises(ValueError, match=r"takes 3x\(1,1\) and returns 3x\(1,0\)"):
+        Residual([ProductLinear((1, 1), (1, 0), 3, 3)])
