@@ -21,11 +21,10 @@ argmax 0, rank 0, is its own maximum and its own second largest. Sets are padded
 and the ``(B, n)`` mask marks the real elements.
 
 Training batches are drawn fresh from a generator seeded by ``seed``, the process rank and the epoch,
-so runs are reproducible; the epoch counter is saved in checkpoints, so a run resumed from an
-end-of-epoch checkpoint (``last.ckpt``) draws the batches it would have drawn. A mid-epoch checkpoint
-resumes with the next epoch's fresh batches. Validation and test sets are fixed. Extra validation
-sets at larger n (``val_sizes``) measure generalisation to set sizes never seen in training, logged
-as ``val/acc@n=100`` etc.
+so runs are reproducible; the stream's position is saved in checkpoints, so a run resumed from a
+checkpoint (``last.ckpt``), mid-epoch included, draws the batches it would have drawn. Validation
+and test sets are fixed. Extra validation sets at larger n (``val_sizes``) measure generalisation to
+set sizes never seen in training, logged as ``val/acc@n=100`` etc.
 """
 
 from __future__ import annotations

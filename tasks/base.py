@@ -56,7 +56,9 @@ class SetTask(L.LightningDataModule, ABC):
     - ``element_shape``: the shape of one element, ``(F,)`` for vectors or ``(C, H, W)`` for
       images (a network config then adds a per-element encoder);
     - ``inputs`` (optional, ``{"x": 1}`` by default): the batch keys that permute with the set
-      and their orders (the mask always permutes);
+      and their orders (the mask always permutes); over several independent sets an order per
+      set (``{"x": (1, 1)}`` for a matrix whose rows and columns permute), with ``rep_out``
+      over as many sets and ``mask`` a tuple of one ``(B, n_s)`` mask per set;
     - ``val_names`` (optional): a suffix per validation loader (``""`` for the first,
       ``"@n=100"`` for a set-size generalisation loader, ...);
 
@@ -73,8 +75,9 @@ class SetTask(L.LightningDataModule, ABC):
     Data helpers: ``seed`` seeds everything random; :meth:`fixed_generator` draws fixed
     evaluation sets, the same on every process, and :meth:`fixed_batches` deals them in batches;
     a task that draws fresh training batches sets ``self.train_batches = FreshBatches(self, draw,
-    length)``, whose epoch counter is then saved in checkpoints, so a run resumed from an
-    end-of-epoch checkpoint draws the batches it would have.
+    length)``, whose position (the epoch, and the batches of it already drawn) is then saved in
+    checkpoints, so a run resumed from any checkpoint, mid-epoch included, draws the batches it
+    would have.
     """
 
     rep_out: Rep
@@ -103,9 +106,11 @@ class SetTask(L.LightningDataModule, ABC):
                 f"{name}.rep_out must be a Rep, got {type(rep).__name__} {rep!r}: "
                 f"{_DECLARED['rep_out']}"
             )
-        if rep.num_sets != 1:
+        sets = _num_sets(self.inputs)
+        if rep.num_sets != sets:
+            over = "one set" if sets == 1 else f"{sets} sets, as its inputs {dict(self.inputs)} are"
             raise TypeError(
-                f"{name}.rep_out must be over one set, got {rep} over {rep.num_sets} sets"
+                f"{name}.rep_out must be over {over}, got {rep} over {rep.num_sets} sets"
             )
         try:
             self.symmetry  # noqa: B018  (the inputs are checked as the symmetry is built)
@@ -129,6 +134,8 @@ class SetTask(L.LightningDataModule, ABC):
     def symmetry(self) -> SetSymmetry:
         """The batch keys that permute (``inputs``), the output order and the group of ``rep_out``."""
         rep = self.rep_out
+        if rep.num_sets > 1:
+            return SetSymmetry(dict(self.inputs), out_order=rep.orders, group=rep.groups)
         return SetSymmetry(dict(self.inputs), out_order=rep.order, group=rep.group)
 
     @symmetry.setter
@@ -145,9 +152,12 @@ class SetTask(L.LightningDataModule, ABC):
         raise _derived(self, "out_channels")
 
     @property
-    def out_order(self) -> int:
-        """Order of the network output, ``rep_out.order``: 0 invariant, 1 per element, 2 per pair."""
-        return self.rep_out.order
+    def out_order(self) -> int | tuple[int, ...]:
+        """Order of the network output, ``rep_out.order``: 0 invariant, 1 per element, 2 per pair
+        (one per set over several sets, ``rep_out.orders``).
+        """
+        rep = self.rep_out
+        return rep.orders if rep.num_sets > 1 else rep.order
 
     @out_order.setter
     def out_order(self, value: Any) -> None:
@@ -173,11 +183,16 @@ class SetTask(L.LightningDataModule, ABC):
         return [draw(min(batch_size, count - start), gen) for start in range(0, count, batch_size)]
 
     def state_dict(self) -> dict[str, Any]:
-        return {} if self.train_batches is None else {"train_epoch": self.train_batches.epoch}
+        if self.train_batches is None:
+            return {}
+        trainer = self.trainer
+        per_epoch = trainer.num_training_batches if trainer is not None else float("inf")
+        return self.train_batches.position(per_epoch)
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         if self.train_batches is not None and "train_epoch" in state_dict:
             self.train_batches.epoch = int(state_dict["train_epoch"])
+            self.train_batches.start = int(state_dict.get("train_batch", 0))
 
     @abstractmethod
     def metrics(self) -> Mapping[str, Metric]:
@@ -190,6 +205,12 @@ class SetTask(L.LightningDataModule, ABC):
     @abstractmethod
     def evaluate(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, MetricArgs]:
         """For each name of ``metrics()``, the arguments of that metric's ``update`` on this batch."""
+
+
+def _num_sets(inputs: Mapping[str, Any]) -> int:
+    """How many sets the inputs are over: the length of their orders (1 for a bare order)."""
+    orders = next(iter(inputs.values()), 1)
+    return len(orders) if isinstance(orders, (tuple, list)) else 1
 
 
 def _derived(task: SetTask, attr: str) -> TypeError:
@@ -227,22 +248,46 @@ def _checked_init(init):
 class FreshBatches(IterableDataset):
     """``length`` freshly drawn training batches per epoch, reproducible per (seed, rank, epoch).
 
-    ``draw(generator)`` returns one batch. Each pass over the dataset is one epoch and advances
-    the epoch counter, which the task saves in its checkpoints (see :class:`SetTask`).
+    ``draw(generator)`` returns one batch. Each pass over the dataset is one epoch, drawn with one
+    generator; the task saves where the stream stands (:meth:`position`) in its checkpoints, and a
+    pass after a resume from the middle of an epoch draws again, without yielding them, the
+    batches that were trained on before, so it goes on with exactly the batches the run would
+    have had.
     """
 
     def __init__(self, task: SetTask, draw: Callable[[torch.Generator], Any], length: int) -> None:
-        self.task, self.draw, self.length, self.epoch = task, draw, length, 0
+        self.task, self.draw, self.length = task, draw, length
+        self.epoch = 0
+        """The epoch the next pass draws."""
+        self.start = 0
+        """The batch the next pass starts at: 0, or the next batch of a resumed epoch."""
+        self.drawn = 0
+        """Batches of the latest pass handed out so far (those skipped on a resume included)."""
 
     def __len__(self) -> int:
         return self.length
 
     def __iter__(self) -> Iterator[Any]:
         t = self.task
-        gen = torch.Generator().manual_seed(stream_seed(t.seed, 1 + t.rank + 64 * self.epoch))
-        self.epoch += 1
-        for _ in range(self.length):
-            yield self.draw(gen)
+        epoch, start = self.epoch, self.start
+        self.epoch, self.start, self.drawn = epoch + 1, 0, start
+        gen = torch.Generator().manual_seed(stream_seed(t.seed, 1 + t.rank + 64 * epoch))
+        for _ in range(start):
+            self.draw(gen)
+        while self.drawn < self.length:
+            batch = self.draw(gen)
+            self.drawn += 1
+            yield batch
+
+    def position(self, per_epoch: float = float("inf")) -> dict[str, int]:
+        """Where the stream stands, as the task's checkpoint state: ``train_epoch``, the epoch
+        the next pass draws, and ``train_batch``, the batch it starts at. A pass that stopped
+        before ``min(length, per_epoch)`` batches (``per_epoch``: the trainer's batches per
+        epoch) is an epoch in progress, continued by the next pass.
+        """
+        if 0 < self.drawn < min(self.length, per_epoch):
+            return {"train_epoch": self.epoch - 1, "train_batch": self.drawn}
+        return {"train_epoch": self.epoch, "train_batch": self.start}
 
 
 def batch_loader(batches: Sequence[Mapping[str, Tensor]]) -> DataLoader:
