@@ -101,7 +101,15 @@ class RunCheckpoint(ModelCheckpoint):
     validation, or each training epoch end), whatever the monitored metric did, so
     ``--ckpt_path last`` continues where the run stopped: a :class:`LastCheckpoint` with the same
     folder and save points writes it, atomically. Everything else is ModelCheckpoint's, with the
-    same arguments; ``save_last`` (true or ``"link"``) asks for ``last.ckpt``.
+    same arguments; ``save_last`` (true or ``"link"``) asks for ``last.ckpt``, and one more
+    argument says how often.
+
+    Args:
+        last_every_n_train_steps: also write ``last.ckpt`` every this many training steps (None:
+            only at the save points), so that a run killed in the middle of a long epoch loses at
+            most that many steps; a run resumed from such a checkpoint goes on with the batches
+            it would have had. The best checkpoint keeps its own save points.
+
     """
 
     def __init__(
@@ -111,6 +119,7 @@ class RunCheckpoint(ModelCheckpoint):
         monitor: str | None = None,
         verbose: bool = False,
         save_last: bool | Literal["link"] | None = None,
+        last_every_n_train_steps: int | None = None,
         save_top_k: int = 1,
         save_on_exception: bool = False,
         save_weights_only: bool = False,
@@ -139,7 +148,13 @@ class RunCheckpoint(ModelCheckpoint):
             save_on_train_epoch_end=save_on_train_epoch_end,
             enable_version_counter=enable_version_counter,
         )
+        if last_every_n_train_steps is not None and not last_every_n_train_steps >= 1:
+            raise ValueError(
+                "last_every_n_train_steps must be a number of steps >= 1, or None (last.ckpt at "
+                f"the save points only), got {last_every_n_train_steps}"
+            )
         self.keep_last = bool(save_last)
+        self.last_every_n_train_steps = last_every_n_train_steps
         self.save_points = {
             "every_n_train_steps": every_n_train_steps,
             "train_time_interval": train_time_interval,
@@ -147,13 +162,24 @@ class RunCheckpoint(ModelCheckpoint):
             "save_on_train_epoch_end": save_on_train_epoch_end,
             "save_weights_only": save_weights_only,
         }
-        self.last: LastCheckpoint | None = None
+        self.lasts: list[LastCheckpoint] = []
+        """Writers of ``last.ckpt``: at the save points, and every ``last_every_n_train_steps``."""
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
+        self.lasts = []
         if self.keep_last:
-            self.last = LastCheckpoint(dirpath=self.dirpath, **self.save_points)
-            self.last.setup(trainer, pl_module, stage)
+            self.lasts.append(LastCheckpoint(dirpath=self.dirpath, **self.save_points))
+            if self.last_every_n_train_steps is not None:
+                self.lasts.append(
+                    LastCheckpoint(
+                        dirpath=self.dirpath,
+                        every_n_train_steps=self.last_every_n_train_steps,
+                        save_weights_only=self.save_points["save_weights_only"],
+                    )
+                )
+        for last in self.lasts:
+            last.setup(trainer, pl_module, stage)
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
@@ -179,7 +205,9 @@ class RunCheckpoint(ModelCheckpoint):
         self._also_last("on_validation_end", trainer, pl_module)
 
     def _also_last(self, hook: str, *args: Any) -> None:
-        """Run the same hook of the :class:`LastCheckpoint`; ``last_model_path`` follows its file."""
-        if self.last is not None:
-            getattr(self.last, hook)(*args)
-            self.last_model_path = self.last.last_model_path
+        """Run the same hook of each :class:`LastCheckpoint`; ``last_model_path`` follows their
+        file.
+        """
+        for last in self.lasts:
+            getattr(last, hook)(*args)
+            self.last_model_path = last.last_model_path or self.last_model_path
