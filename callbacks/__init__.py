@@ -2,7 +2,16 @@
 
 from .checkpoint import LastCheckpoint, RunCheckpoint
 from .equivariance import EquivarianceCheck
+from .finite import FiniteCheck, NonFiniteError
 from .images import SetImageGrid
 from .progress import ProgressBar
 
-__all__ = ["EquivarianceCheck", "LastCheckpoint", "ProgressBar", "RunCheckpoint", "SetImageGrid"]
+__all__ = [
+    "EquivarianceCheck",
+    "FiniteCheck",
+    "LastCheckpoint",
+    "NonFiniteError",
+    "ProgressBar",
+    "RunCheckpoint",
+    "SetImageGrid",
+]

@@ -45,7 +45,13 @@ from lightning.pytorch.cli import ArgsType, LightningCLI
 from symlight.app.argv import CommandLine, pre_parse
 from symlight.app.parse_errors import OneLineErrorParser, ParserError, error_chain, explain
 from symlight.app.plugins import broken_plugins, discover_tasks
-from symlight.callbacks import EquivarianceCheck, ProgressBar, RunCheckpoint
+from symlight.callbacks import (
+    EquivarianceCheck,
+    FiniteCheck,
+    NonFiniteError,
+    ProgressBar,
+    RunCheckpoint,
+)
 from symlight.tasks import SetTask
 from symlight.training.module import SymmetricModule
 
@@ -367,6 +373,10 @@ def _latest_run(task_dir: Path) -> Path | None:
     return max(runs, key=lambda p: int(p.name.split("_")[1]), default=None)
 
 
+MID_EPOCH_WARNING = r"You're resuming from a checkpoint that ended before the epoch ended"
+"""Lightning's warning on a mid-epoch resume with a loader that has no ``state_dict``."""
+
+
 class SymlightCLI(LightningCLI):
     """LightningCLI with symlight's defaults: TensorBoard per config, last and best checkpoints,
     the data's dimensions linked into the model, and ``fit`` from a run's own checkpoint (or
@@ -438,8 +448,9 @@ class SymlightCLI(LightningCLI):
     def instantiate_trainer(self, **kwargs: Any) -> Trainer:
         """Lightning's trainer with symlight's defaults: its own progress bar and the plain model
         summary (rich installed or not), the prediction writer for ``predict``, the removal of a
-        new run's folder when it fails before its first step, and no checkpoint callback at all
-        when checkpointing is off.
+        new run's folder when it fails before its first step, the stop of ``fit`` at the first
+        NaN or infinite training value (:class:`~symlight.callbacks.FiniteCheck`), and no
+        checkpoint callback at all when checkpointing is off.
         """
         config = self.config_init[self.subcommand]["trainer"]
         given = config.get("callbacks") or []
@@ -455,6 +466,8 @@ class SymlightCLI(LightningCLI):
             callbacks.append(PredictionWriter())
         if self.subcommand == "fit":
             callbacks.append(RunLifecycle(self.command_line, self.run_folder))
+            if not any(isinstance(c, FiniteCheck) for c in callbacks):
+                callbacks.append(FiniteCheck())
         else:
             callbacks.append(RunLifecycle())
         checkpointing_off = config.get("enable_checkpointing") is False
@@ -466,6 +479,12 @@ class SymlightCLI(LightningCLI):
         if checkpointing_off:
             trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, Checkpoint)]
         return trainer
+
+    def before_fit(self) -> None:
+        if getattr(self.datamodule, "train_batches", None) is not None:
+            # FreshBatches resume mid-epoch from the task's checkpoint state, which Lightning's
+            # warning about loaders that cannot resume does not see
+            warnings.filterwarnings("ignore", message=MID_EPOCH_WARNING)
 
     def before_validate(self) -> None:
         self._quiet()
@@ -774,8 +793,9 @@ def _version_of(ckpt: Path, task_dir: Path) -> int | None:
 
 # -- entry point ----------------------------------------------------------------------------------
 
-USER_ERRORS = (ValueError, FileNotFoundError, MisconfigurationException)
-"""Exceptions that mean a mistake in the command, its config or its data, not a bug."""
+USER_ERRORS = (ValueError, FileNotFoundError, MisconfigurationException, NonFiniteError)
+"""Exceptions that mean a mistake in the command, its config or its data, not a bug (a NaN loss
+is a learning rate too large or bad data)."""
 
 
 def _user_message(error: BaseException) -> str | None:
