@@ -191,7 +191,7 @@ def _describe_run(run: Path) -> str:
 
 
 def check_checkpoint(path: str | None) -> None:
-    """Fail early, in one line, on a ``--ckpt_path`` that is missing or not a checkpoint."""
+    """Fail early, in one line, on a ``--ckpt_path``: missing, not a checkpoint, or damaged."""
     if path in (None, "", "null", "None", "best", "hpc") or "://" in path or ":" in Path(path).name:
         return
     if not Path(path).is_file():
@@ -203,6 +203,13 @@ def check_checkpoint(path: str | None) -> None:
         raise UsageError(
             f"--ckpt_path {path} is not a PyTorch checkpoint (a text file, or one cut short while "
             "being saved or copied): give a .ckpt file that Lightning wrote"
+        )
+    with zipfile.ZipFile(path) as archive:
+        damaged = archive.testzip()  # every record against its CRC-32: torch.load checks none
+    if damaged is not None:
+        raise UsageError(
+            f"--ckpt_path {path} is damaged: its record {damaged} does not match its checksum "
+            "(the file was changed after it was saved): give an intact copy"
         )
 
 
