@@ -31,26 +31,30 @@ Stage = Literal["train", "val", "test"]
 
 
 def check_batch(
-    batch: Mapping[str, Tensor], key: str = "x", element_shape: Sequence[int] | None = None
+    batch: Mapping[str, Tensor],
+    key: str = "x",
+    element_shape: Sequence[int] | None = None,
+    set_axes: int = 1,
 ) -> None:
     """Raise a ValueError for inputs no network should see: empty sets, elements of the wrong
-    shape or non-finite values.
+    shape or non-finite values. ``set_axes`` is the number of set axes before the element's
+    own dims (2 for a matrix over two sets).
     """
     x, mask = batch[key], batch.get("mask")
     if x.dim() < 3:
         raise ValueError(
             f"batch[{key!r}] must be (batch, n, ...) with the set on dim 1, got {tuple(x.shape)}"
         )
-    if element_shape is not None and tuple(x.shape[2:]) != tuple(element_shape):
+    if element_shape is not None and tuple(x.shape[1 + set_axes :]) != tuple(element_shape):
         raise ValueError(
-            f"batch[{key!r}] has elements of shape {tuple(x.shape[2:])} but the task declares "
-            f"element_shape={tuple(element_shape)}"
+            f"batch[{key!r}] has elements of shape {tuple(x.shape[1 + set_axes :])} but the task "
+            f"declares element_shape={tuple(element_shape)}"
         )
     if x.shape[1] == 0:
         raise ValueError(f"batch[{key!r}] holds empty sets (n = 0): every set needs an element")
     if torch.isfinite(x).all():  # the usual case, without gathering the real elements
         return
-    real = x if mask is None else x[mask]
+    real = x[mask] if isinstance(mask, Tensor) else x  # over several sets: every entry
     if not torch.isfinite(real).all():
         raise ValueError(f"batch[{key!r}] has NaN or infinite values in real (unpadded) elements")
 
@@ -83,24 +87,46 @@ def build_network(
 
 
 def _build_net(net: NetworkFactory, in_channels: int, rep_out: Rep) -> nn.Module:
-    task_group = rep_out.group
+    order, task_group = _order(rep_out), _group(rep_out)
     options = {}
     if task_group is not None and _unset_group(net):
         options["group"] = task_group
-    network = net(in_channels, rep_out.channels, rep_out.order, **options)
+    network = net(in_channels, rep_out.channels, order, **options)
     built = getattr(network, "rep_out", None)
-    if isinstance(built, Rep) and built.order != rep_out.order:
+    if not isinstance(built, Rep):
+        return network
+    if built.orders != rep_out.orders:
         raise ValueError(
             f"{type(network).__name__} returns {built} but the task needs {rep_out}: order "
-            f"{built.order} instead of {rep_out.order}"
+            f"{_order(built)} instead of {order}"
         )
-    if isinstance(built, Rep) and built.group is not None and built.group != task_group:
+    if _group(built) is not None and built.groups != rep_out.groups:
         raise ValueError(
-            f"{type(network).__name__} is built for the group {built.group} but the task's data "
+            f"{type(network).__name__} is built for the group {_group(built)} but the task's data "
             f"has {rep_out}: drop the network's group (it comes from the data) or build it for "
             f"{task_group or 'S_n'}"
         )
     return network
+
+
+def _order(rep: Rep) -> int | tuple[int, ...]:
+    """The order of ``rep`` over its one set, or its orders over several."""
+    return rep.order if rep.num_sets == 1 else rep.orders
+
+
+def _group(rep: Rep):
+    """The group of ``rep`` over its one set; over several, the groups, or None when all are
+    S_n.
+    """
+    if rep.num_sets == 1:
+        return rep.group
+    return rep.groups if any(g is not None for g in rep.groups) else None
+
+
+def _set_axes(net: nn.Module) -> int:
+    """The set axes of the network's input (2 for a matrix over two sets); 1 when untyped."""
+    rep_in = getattr(net, "rep_in", None)
+    return rep_in.set_axes if isinstance(rep_in, Rep) else 1
 
 
 def _unset_group(net: NetworkFactory) -> bool:
@@ -203,7 +229,7 @@ class SymmetricModule(L.LightningModule):
         self, batch: Mapping[str, Tensor], stage: Stage, dataloader_idx: int = 0, log: bool = True
     ) -> Tensor:
         task = self.task
-        check_batch(batch, element_shape=self.hparams.element_shape)
+        check_batch(batch, element_shape=self.hparams.element_shape, set_axes=_set_axes(self.net))
         output = self(batch)
         loss = task.loss(output, batch)
         suffix = self._suffix(stage, dataloader_idx)
@@ -278,7 +304,7 @@ class SymmetricModule(L.LightningModule):
     def predict_step(
         self, batch: Mapping[str, Tensor], batch_idx: int, dataloader_idx: int = 0
     ) -> Tensor:
-        check_batch(batch, element_shape=self.hparams.element_shape)
+        check_batch(batch, element_shape=self.hparams.element_shape, set_axes=_set_axes(self.net))
         return self(batch)
 
     # -- optimisation -----------------------------------------------------------------------
