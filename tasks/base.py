@@ -281,13 +281,14 @@ class FreshBatches(IterableDataset):
 
     def position(self, per_epoch: float = float("inf")) -> dict[str, int]:
         """Where the stream stands, as the task's checkpoint state: ``train_epoch``, the epoch
-        the next pass draws, and ``train_batch``, the batch it starts at. A pass that stopped
-        before ``min(length, per_epoch)`` batches (``per_epoch``: the trainer's batches per
-        epoch) is an epoch in progress, continued by the next pass.
+        the next pass draws, and ``train_batch``, the batch it starts at (left out when 0). A
+        pass that stopped before ``min(length, per_epoch)`` batches (``per_epoch``: the
+        trainer's batches per epoch) is an epoch in progress, continued by the next pass.
         """
+        epoch, start = self.epoch, self.start
         if 0 < self.drawn < min(self.length, per_epoch):
-            return {"train_epoch": self.epoch - 1, "train_batch": self.drawn}
-        return {"train_epoch": self.epoch, "train_batch": self.start}
+            epoch, start = epoch - 1, self.drawn
+        return {"train_epoch": epoch, **({"train_batch": start} if start else {})}
 
 
 def batch_loader(batches: Sequence[Mapping[str, Tensor]]) -> DataLoader:
