@@ -27,6 +27,14 @@ sweep's record ``<out>/<name>.csv`` (its config and one row per trial,
 :mod:`symlight.app.sweep.record`); from the record alone come a markdown table of mean ± std over
 seeds with paired differences and their intervals (``<out>/results.md``) and the plots the config
 asks for (``<out>/plots/*.png``). ``--report RECORD.csv`` rebuilds those from a record, with no fit.
+
+A ``postgresql://`` URL needs a driver: ``pip install -e ".[postgres]"`` installs psycopg 3, and
+the URL is read as ``postgresql+psycopg://`` when psycopg2 is not installed. A storage whose driver
+is missing, or whose server cannot be reached, is one line (the URL without its password) and exit
+status 2. The heartbeat's interval and grace period (:data:`HEARTBEAT_S`, :data:`GRACE_S`) can be
+set in whole seconds with the environment variables ``SYMLIGHT_SWEEP_HEARTBEAT_S`` and
+``SYMLIGHT_SWEEP_GRACE_S``, the same for every worker of a study: a shorter grace re-runs a dead
+worker's trial sooner, and fails a live worker's trial that cannot write its heartbeat in time.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import importlib.util
 import itertools
 import json
 import logging
@@ -50,6 +59,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import optuna
+import sqlalchemy
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
@@ -73,7 +83,8 @@ __all__ = ["SweepConfig", "check_overrides", "fit_trial", "load_sweep", "main", 
 HOST = socket.gethostname()
 HEARTBEAT_S, GRACE_S = 10, 30
 """Optuna's heartbeat: a running trial's worker writes one every HEARTBEAT_S seconds; a trial
-without one for GRACE_S seconds is stale (its worker died): failed, and queued again."""
+without one for GRACE_S seconds is stale (its worker died): failed, and queued again. The
+environment variables SYMLIGHT_SWEEP_HEARTBEAT_S and SYMLIGHT_SWEEP_GRACE_S override them."""
 RETRIES = 3
 """How often one trial is queued again after failing (by an error, or stale)."""
 POLL_S = 2
@@ -319,20 +330,88 @@ def _skip_duplicate(study: optuna.Study, trial: optuna.Trial) -> None:
 
 
 # -- the study ------------------------------------------------------------------------------------
+def heartbeat() -> tuple[int, int]:
+    """``(interval, grace period)`` of Optuna's heartbeat, in seconds: :data:`HEARTBEAT_S` and
+    :data:`GRACE_S`, or the environment's ``SYMLIGHT_SWEEP_HEARTBEAT_S`` and ``SYMLIGHT_SWEEP_GRACE_S``.
+    """
+    seconds = []
+    for name, default in (("HEARTBEAT_S", HEARTBEAT_S), ("GRACE_S", GRACE_S)):
+        text = os.environ.get(f"SYMLIGHT_SWEEP_{name}", str(default)).strip()
+        if not text.isdigit() or int(text) < 1:
+            raise UsageError(
+                f"SYMLIGHT_SWEEP_{name}={text!r}: a whole number of seconds, at least 1"
+            )
+        seconds.append(int(text))
+    interval, grace = seconds
+    if grace <= interval:
+        raise UsageError(
+            f"the heartbeat's grace period ({grace} s) must be longer than its interval "
+            f"({interval} s): SYMLIGHT_SWEEP_GRACE_S, SYMLIGHT_SWEEP_HEARTBEAT_S"
+        )
+    return interval, grace
+
+
+def shown(url: str) -> str:
+    """A storage URL as messages show it: without its password.
+
+    >>> shown("postgresql://me:secret@db.lan:5432/sweeps")
+    'postgresql://me:***@db.lan:5432/sweeps'
+    """
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:
+        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def with_driver(url: str) -> str:
+    """``postgresql://`` with psycopg 3 when psycopg2 is absent (SQLAlchemy before 2.1 reads a
+    plain ``postgresql://`` as psycopg2's); any other URL as it is.
+    """
+    parsed = sqlalchemy.engine.make_url(url)
+    installed = importlib.util.find_spec
+    if parsed.drivername == "postgresql" and not installed("psycopg2") and installed("psycopg"):
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    return url
+
+
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's RDB storage with heartbeats: a trial of a dead worker is failed once it is stale,
     and Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback` queues it again.
+    A URL that does not parse, a missing driver or a server that cannot be reached is a one-line
+    :class:`UsageError` naming the URL without its password.
     """
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    return optuna.storages.RDBStorage(
-        url,
-        engine_kwargs=engine,
-        heartbeat_interval=HEARTBEAT_S,
-        grace_period=GRACE_S,
-        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-            max_retry=RETRIES
-        ),
-    )
+    interval, grace = heartbeat()
+    try:
+        driven = with_driver(url)
+    except sqlalchemy.exc.ArgumentError:
+        raise UsageError(
+            f"--storage {shown(url)!r} is not a database URL (e.g. postgresql://user@host/db)"
+        ) from None
+    engine = None
+    if driven.startswith("sqlite"):
+        engine = {"connect_args": {"timeout": 60}}
+    elif driven.startswith("postgresql"):
+        engine = {"connect_args": {"connect_timeout": 30}}
+    try:
+        return optuna.storages.RDBStorage(
+            driven,
+            engine_kwargs=engine,
+            heartbeat_interval=interval,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                max_retry=RETRIES
+            ),
+        )
+    except ImportError as error:
+        missing = error.__cause__ or error
+        raise UsageError(
+            f"storage {shown(url)}: its database driver is not installed ({missing}); for "
+            'PostgreSQL: pip install -e ".[postgres]"'
+        ) from None
+    except sqlalchemy.exc.SQLAlchemyError as error:
+        cause = getattr(error, "orig", None) or error
+        said = " ".join(str(cause).split("\n")[0].split()) or type(cause).__name__
+        raise UsageError(f"storage {shown(url)}: cannot open it: {said}") from None
 
 
 def open_study(cfg: SweepConfig, url: str, name: str, quick: bool) -> optuna.Study:
@@ -355,8 +434,9 @@ def open_study(cfg: SweepConfig, url: str, name: str, quick: bool) -> optuna.Stu
         study.set_user_attr("config", str(cfg.path))
     elif saved != stamp:
         raise UsageError(
-            f"study {name!r} in {url} was run with another version of {cfg.path.name} (its base, "
-            "overrides, grid or budgets changed): pass --out DIR or --study NAME for a new study"
+            f"study {name!r} in {shown(url)} was run with another version of {cfg.path.name} "
+            "(its base, overrides, grid or budgets changed): pass --out DIR or --study NAME for a "
+            "new study"
         )
     return study
 
@@ -492,10 +572,12 @@ def _run_sweep(
     out = out.resolve()
     if not worker:
         check_overrides(cfg, out, quick)
-    out.mkdir(parents=True, exist_ok=True)
+    if storage is None:  # the default storage lives in the output folder
+        out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{out / 'study.db'}"
     name = study_name or cfg.name + ("-quick" if quick else "")
     study = open_study(cfg, url, name, quick)
+    out.mkdir(parents=True, exist_ok=True)
     if worker:
         work(study, cfg, out, quick)
         return study
@@ -598,9 +680,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         if not args.storage and not (out / "study.db").is_file():
             raise UsageError(f"sweep --no-run: no study in {out}; run the sweep first")
         try:
-            study = optuna.load_study(study_name=name, storage=url)
+            study = optuna.load_study(study_name=name, storage=open_storage(url))
         except KeyError:
-            raise UsageError(f"sweep --no-run: no study {name!r} in {url}") from None
+            raise UsageError(f"sweep --no-run: no study {name!r} in {shown(url)}") from None
         export(study, cfg, out)
     else:
         study = run_sweep(
