@@ -80,7 +80,9 @@ class FiniteCheck(Callback):
         if not isinstance(batch, Mapping):
             return
         mask = batch.get("mask")
-        bad = _first_bad({key: _real(value, mask) for key, value in batch.items()})
+        bad = _first_bad(batch)
+        if bad is not None and mask is not None:  # padding may hold anything
+            bad = _first_bad({key: _real(value, mask) for key, value in batch.items()})
         if trainer.strategy.reduce_boolean_decision(bad is None, all=True):
             return
         value = _worst(_real(batch[bad], mask)) if bad else "not finite on another process"
@@ -138,17 +140,11 @@ class FiniteCheck(Callback):
 
 def _first_bad(values: Mapping[str, Any]) -> str | None:
     """The name of the first floating-point tensor of ``values`` that is not all finite."""
-    named = [
-        (name, value)
-        for name, value in values.items()
-        if isinstance(value, Tensor) and value.is_floating_point()
-    ]
-    if not named:
-        return None
-    finite = torch.stack([torch.isfinite(value).all().to(named[0][1].device) for _, value in named])
-    if bool(finite.all()):  # one synchronisation for all of them
-        return None
-    return named[int((~finite).nonzero()[0])][0]
+    for name, value in values.items():
+        if isinstance(value, Tensor) and value.is_floating_point():
+            if not bool(value.isfinite().all()):
+                return name
+    return None
 
 
 def _real(value: Any, mask: Any) -> Any:

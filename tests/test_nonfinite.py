@@ -106,25 +106,43 @@ def test_nan_in_the_training_data_stops_at_its_batch(tmp_path, monkeypatch, caps
     check_kept(25, tmp_path, monkeypatch, options)
 
 
+class FakeTrainer:
+    """What FiniteCheck reads of a trainer, at step 7 of epoch 0, on one process."""
+
+    global_step, current_epoch, checkpoint_callbacks = 7, 0, []
+
+    class strategy:  # noqa: N801 - an attribute of the trainer
+        @staticmethod
+        def reduce_boolean_decision(decision: bool, all: bool = True) -> bool:  # noqa: A002
+            return decision
+
+
+def test_only_real_elements_of_a_batch_count():
+    x = torch.zeros(2, 3, 1)
+    mask = torch.tensor([[True, True, False], [True, False, False]])
+    x[1, 2] = math.nan  # padding
+    FiniteCheck().on_train_batch_start(FakeTrainer(), None, {"x": x, "mask": mask}, 0)
+    x[1, 0] = math.inf
+    with pytest.raises(NonFiniteError, match=r"^the training batch's x is inf at step 7 "):
+        FiniteCheck().on_train_batch_start(FakeTrainer(), None, {"x": x, "mask": mask}, 0)
+
+
 def test_weights_that_are_not_finite_are_never_saved():
     """An infinite gradient under a finite loss spoils the weights: the save is refused."""
     network = torch.nn.Sequential(torch.nn.Linear(2, 1))
     with torch.no_grad():
         network[0].weight[0, 1] = -math.inf
 
-    class Trainer:
-        global_step, current_epoch, checkpoint_callbacks = 7, 0, []
-
     check = FiniteCheck()
     with pytest.raises(NonFiniteError) as error:
-        check.on_save_checkpoint(Trainer(), None, {"state_dict": network.state_dict()})
+        check.on_save_checkpoint(FakeTrainer(), None, {"state_dict": network.state_dict()})
     assert str(error.value) == (
         "the weight 0.weight (not saved) is -inf at step 7 (epoch 0); no checkpoint was written "
         "before it; try a smaller learning rate or gradient clipping"
     )
     with torch.no_grad():
         network[0].weight[0, 1] = 1.0
-    check.on_save_checkpoint(Trainer(), None, {"state_dict": network.state_dict()})
+    check.on_save_checkpoint(FakeTrainer(), None, {"state_dict": network.state_dict()})
 
 
 def test_a_damaged_checkpoint_is_one_line_naming_it(tmp_path, monkeypatch, capsys):
