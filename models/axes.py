@@ -23,7 +23,9 @@ __all__ = ["AxisBroadcast", "AxisPool", "axis_mask", "check_set"]
 def check_set(rep: Rep, set_index: int) -> int:
     """``set_index`` if ``rep`` has such a set, else a ValueError naming the rep."""
     if not isinstance(set_index, int) or not 0 <= set_index < rep.num_sets:
-        raise ValueError(f"set must be 0 .. {rep.num_sets - 1} for a rep over {rep}, got {set_index}")
+        raise ValueError(
+            f"set must be 0 .. {rep.num_sets - 1} for a rep over {rep}, got {set_index}"
+        )
     return set_index
 
 
@@ -116,4 +118,3 @@ class AxisBroadcast(EquivariantModule):
 
     def options_repr(self) -> str:
         return f"set={self.set_index}"
-

@@ -43,7 +43,7 @@ def set_sizes(x: Tensor, masks: Sequence[Tensor | None], orders: Sequence[int]) 
 
 
 def _set_terms(
-    x: Tensor, mask: Tensor | None, start: int, k: int, l: int, pooling: str, n: int
+    x: Tensor, mask: Tensor | None, start: int, k: int, k_out: int, pooling: str, n: int
 ) -> list[Tensor]:
     """The basis maps of one set (order ``k`` -> ``l``, its axes at dims ``start``...) on ``x``.
 
@@ -56,9 +56,9 @@ def _set_terms(
     if mask is not None and before:
         mask = mask[:, None, :].expand(batch, math.prod(before), n).reshape(-1, n)
     out = []
-    for term in TERMS[(k, l)](folded, mask, pooling, n):
+    for term in TERMS[(k, k_out)](folded, mask, pooling, n):
         value = materialise(term, 2, n) if term.diagonal else term.value
-        out.append(value.reshape(batch, *before, *value.shape[1 : 1 + l], *after))
+        out.append(value.reshape(batch, *before, *value.shape[1 : 1 + k_out], *after))
     return out
 
 
@@ -78,14 +78,14 @@ def product_terms(
     """
     values = [x]
     orders = list(in_orders)
-    for s, (k, l) in enumerate(zip(in_orders, out_orders)):
+    for s, (k, k_out) in enumerate(zip(in_orders, out_orders)):
         start = 1 + sum(orders[:s])
         values = [
             term
             for v in values
-            for term in _set_terms(v, masks[s], start, k, l, pooling, sizes[s])
+            for term in _set_terms(v, masks[s], start, k, k_out, pooling, sizes[s])
         ]
-        orders[s] = l
+        orders[s] = k_out
     return values
 
 
@@ -100,14 +100,18 @@ def product_basis(
     """:func:`product_terms` materialised to the output's shape (what the completeness tests
     read).
     """
-    shape = (x.shape[0], *(n for n, l in zip(sizes, out_orders) for _ in range(l)), x.shape[-1])
+    shape = (
+        x.shape[0],
+        *(n for n, k_out in zip(sizes, out_orders) for _ in range(k_out)),
+        x.shape[-1],
+    )
     terms = product_terms(x, masks, sizes, in_orders, out_orders, pooling)
     return [t.expand(shape) for t in terms]
 
 
 def product_basis_size(in_orders: Sequence[int], out_orders: Sequence[int]) -> int:
     """Number of product basis maps: the product of the per-set Bell(k + l)."""
-    return math.prod(basis_size(k, l) for k, l in zip(in_orders, out_orders))
+    return math.prod(basis_size(k, k_out) for k, k_out in zip(in_orders, out_orders))
 
 
 class ProductLinear(EquivariantModule):
@@ -173,8 +177,8 @@ class ProductLinear(EquivariantModule):
     def forward(self, x: Tensor, mask: SetMask = None) -> Tensor:
         masks = set_masks(mask, len(self.in_orders))
         sizes = set_sizes(x, masks, self.in_orders)
-        for s, (n, l) in enumerate(zip(sizes, self.out_orders)):
-            if n == 0 and l > 0:
+        for s, (n, k_out) in enumerate(zip(sizes, self.out_orders)):
+            if n == 0 and k_out > 0:
                 raise ValueError(
                     f"{self.extra_repr()}: broadcasting to set {s} needs its (B, n) mask"
                 )
@@ -184,9 +188,11 @@ class ProductLinear(EquivariantModule):
         if self.bias is not None:
             sets = len(sizes)
             one = x.new_ones(1, 1)
-            patterns = product_terms(one, (None,) * sets, sizes, (0,) * sets, self.out_orders, "sum")
+            patterns = product_terms(
+                one, (None,) * sets, sizes, (0,) * sets, self.out_orders, "sum"
+            )
             mixed += [p * b for p, b in zip(patterns, self.bias)]
-        out_dims = [n for n, l in zip(sizes, self.out_orders) for _ in range(l)]
+        out_dims = [n for n, k_out in zip(sizes, self.out_orders) for _ in range(k_out)]
         y = _sum_into(mixed, (x.shape[0], *out_dims, self.out_channels))
         keep = self.rep_out.mask(masks)
         if keep is not None:

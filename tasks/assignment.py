@@ -146,7 +146,10 @@ class AssignmentDataModule(SetTask):
         if self.costs == "uniform":
             costs = torch.rand(batch_size, n, n, generator=gen)
         else:
-            a, b = torch.rand(batch_size, n, 2, generator=gen), torch.rand(batch_size, n, 2, generator=gen)
+            a, b = (
+                torch.rand(batch_size, n, 2, generator=gen),
+                torch.rand(batch_size, n, 2, generator=gen),
+            )
             costs = torch.cdist(a, b)
         mask = torch.arange(n)[None, :] < sizes[:, None]
         costs = costs * (mask[:, :, None] & mask[:, None, :])

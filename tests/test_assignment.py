@@ -41,8 +41,7 @@ def test_targets_are_optimal_assignments(costs):
         size = int(rows[b].sum())
         c = batch["x"][b, :size, :size, 0]
         best = min(
-            sum(float(c[i, p[i]]) for i in range(size))
-            for p in itertools.permutations(range(size))
+            sum(float(c[i, p[i]]) for i in range(size)) for p in itertools.permutations(range(size))
         )
         y = batch["y"][b]
         assert sorted(y[:size].tolist()) == list(range(size))  # a permutation of the columns

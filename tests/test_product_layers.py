@@ -74,7 +74,7 @@ PRODUCT_PAIRS = [
     ((0, 1), (1, 1)),
     ((1, 0), (1, 1)),
 ]
-SIZES_NM = (3, 4)  # n >= k + l for every set above, so each per-set basis is independent
+SIZES_NM = (3, 4)  # n >= k + k_out for every set above, so each per-set basis is independent
 
 
 def perm_matrix(perm: list[int]) -> torch.Tensor:
@@ -121,13 +121,13 @@ def product_matrices(in_orders, out_orders, sizes, pooling="sum") -> torch.Tenso
 
 
 @pytest.mark.parametrize(("k", "l"), PRODUCT_PAIRS)
-def test_product_basis_spans_the_solutions_of_the_commutation_equations(k, l):
-    solutions = commutation_solutions(k, l, SIZES_NM)
-    mats = product_matrices(k, l, SIZES_NM)
-    assert solutions == product_basis_size(k, l) == mats.shape[0]
+def test_product_basis_spans_the_solutions_of_the_commutation_equations(k, k_out):
+    solutions = commutation_solutions(k, k_out, SIZES_NM)
+    mats = product_matrices(k, k_out, SIZES_NM)
+    assert solutions == product_basis_size(k, k_out) == mats.shape[0]
     assert int(torch.linalg.matrix_rank(mats.flatten(1))) == solutions  # independent
     for g in group_generators(SIZES_NM):  # and each one a solution: they span the space
-        g_out, g_in = action(g, l), action(g, k)
+        g_out, g_in = action(g, k_out), action(g, k)
         torch.testing.assert_close(g_out @ mats @ g_in.T, mats, atol=1e-12, rtol=0)
 
 
@@ -161,10 +161,10 @@ def test_the_exchangeable_matrix_layer_has_hartfords_four_terms():
 
 @pytest.mark.parametrize("pooling", ["sum", "mean", "max"])
 @pytest.mark.parametrize(("k", "l"), PRODUCT_PAIRS + [((2, 1), (2, 2)), ((0, 2), (2, 0))])
-def test_product_layer_mixes_its_basis_maps(k, l, pooling):
+def test_product_layer_mixes_its_basis_maps(k, k_out, pooling):
     """The fast forward (mix, then broadcast) equals mixing the materialised basis maps."""
     torch.manual_seed(0)
-    layer = ProductLinear(k, l, 3, 2, pooling).double()
+    layer = ProductLinear(k, k_out, 3, 2, pooling).double()
     with torch.no_grad():
         layer.bias.normal_()
     sizes = (4, 3)
@@ -173,12 +173,12 @@ def test_product_layer_mixes_its_basis_maps(k, l, pooling):
         torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0]], dtype=torch.bool),
         torch.tensor([[1, 1, 0], [0, 1, 1]], dtype=torch.bool),
     )
-    maps = product_basis(x, masks, sizes, k, l, pooling)
+    maps = product_basis(x, masks, sizes, k, k_out, pooling)
     expected = layer.mix(torch.cat(maps, dim=-1))
     ones = torch.ones(2, 1, dtype=torch.float64)
-    for b, c in zip(layer.bias, product_basis(ones, masks, sizes, (0, 0), l, pooling)):
+    for b, c in zip(layer.bias, product_basis(ones, masks, sizes, (0, 0), k_out, pooling)):
         expected = expected + b * c
-    keep = Rep(2, l).mask(masks)
+    keep = Rep(2, k_out).mask(masks)
     expected = expected if keep is None else expected * keep
     torch.testing.assert_close(layer(x, masks), expected, atol=1e-12, rtol=0)
 
@@ -195,10 +195,10 @@ def spec_net(in_order, out_order, layers):
 
 PRODUCT_LAYERS = {
     **{
-        f"linear{''.join(map(str, k))}-{''.join(map(str, l))}-{p}": (
-            lambda k=k, l=l, p=p: ProductLinear(k, l, C_IN, 4, p)
+        f"linear{''.join(map(str, k))}-{''.join(map(str, k_out))}-{p}": (
+            lambda k=k, k_out=k_out, p=p: ProductLinear(k, k_out, C_IN, 4, p)
         )
-        for k, l in PRODUCT_PAIRS + [((2, 1), (1, 2))]
+        for k, k_out in PRODUCT_PAIRS + [((2, 1), (1, 2))]
         for p in ("sum", "mean", "max")
     },
     "linear11-11-nobias": lambda: ProductLinear((1, 1), (1, 1), C_IN, 4, bias=False),

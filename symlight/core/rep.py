@@ -311,9 +311,7 @@ def as_rep(value: RepLike) -> Rep:
     return Rep.parse(value)
 
 
-def entry_mask(
-    mask: SetMask, order: int | tuple[int, ...], trailing: int = 1
-) -> Tensor | None:
+def entry_mask(mask: SetMask, order: int | tuple[int, ...], trailing: int = 1) -> Tensor | None:
     """The real entries of a tensor of ``order`` over one set, from its ``(B, n)`` set mask.
 
     ``(B, n)`` -> ``(B, n, ..., n, 1, ..., 1)`` with ``order`` set axes (an entry is real when
