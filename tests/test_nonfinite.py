@@ -13,7 +13,7 @@ from symlight.callbacks import FiniteCheck, NonFiniteError
 from symlight.cli import main
 from symlight.tasks import ArgmaxDataModule
 
-from conftest import fails
+from conftest import fails, run_cli
 
 EVERY = 2
 STOPPED_EARLY = pytest.mark.filterwarnings(
@@ -36,15 +36,17 @@ LAST = Path("lightning_logs/argmax/version_0/checkpoints/last.ckpt")
 
 
 class NaNArgmaxDataModule(ArgmaxDataModule):
-    """Argmax sets whose training batch number ``nan_at`` holds a NaN in its first set."""
+    """Argmax sets whose training batch number ``nan_at`` holds a NaN in its first set (on the
+    process of rank ``on_rank`` only, if given).
+    """
 
-    def __init__(self, nan_at: int = 5, **options) -> None:
+    def __init__(self, nan_at: int = 5, on_rank: int | None = None, **options) -> None:
         super().__init__(**options)
-        self.nan_at, self.count = nan_at, 0
+        self.nan_at, self.on_rank, self.count = nan_at, on_rank, 0
 
     def _draw_train(self, gen: torch.Generator) -> dict:
         batch = super()._draw_train(gen)
-        if self.count == self.nan_at:
+        if self.count == self.nan_at and self.on_rank in (None, self.rank):
             batch["x"][0, 0, 0] = math.nan
         self.count += 1
         return batch
@@ -104,6 +106,29 @@ def test_nan_in_the_training_data_stops_at_its_batch(tmp_path, monkeypatch, caps
         f"checkpoint is {LAST} (step 24); check the data"
     )
     check_kept(25, tmp_path, monkeypatch, options)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_nan_on_one_ddp_process_stops_both_at_its_step(tmp_path):
+    ddp = [
+        "--trainer.accelerator=cpu",
+        "--trainer.devices=2",
+        "--trainer.strategy=ddp",
+        "--data.init_args.batch_size=16",
+        "--data=test_nonfinite.NaNArgmaxDataModule",
+        "--data.init_args.nan_at=5",
+        "--data.init_args.on_rank=1",
+    ]
+    result = run_cli([*FIT, *ddp], tmp_path, timeout=240)
+    assert result.returncode == 2, result.stderr[-3000:]
+    errors = sorted(line for line in result.stderr.splitlines() if "error" in line.lower())
+    assert errors == [
+        "symlight: error: the training batch's input is not finite on another process at step 5 "
+        f"(epoch 0); the last good checkpoint is {LAST} (step 4); check the data",
+        "symlight: error: the training batch's x is nan at step 5 (epoch 0); the last good "
+        f"checkpoint is {LAST} (step 4); check the data",
+    ], result.stderr[-3000:]
 
 
 class FakeTrainer:
