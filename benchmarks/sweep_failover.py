@@ -42,7 +42,7 @@ from pathlib import Path
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from symlight.app.sweep.study import GRACE_S, HEARTBEAT_S, HOST, heartbeat, open_storage
+from symlight.app.sweep.study import GRACE_S, HEARTBEAT_S, HOST, open_storage
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 HOW = (
@@ -161,6 +161,11 @@ class Outcome:
     """Which worker was killed: 0 or 1."""
 
 
+KILL_AFTER_S = 1.0
+"""How long a trial runs before its worker is killed. Optuna writes a trial's first heartbeat as
+it starts (a trial without one is never found stale); the grid's trials last several seconds."""
+
+
 def _trials(storage: optuna.storages.BaseStorage, study: str) -> list[FrozenTrial]:
     try:
         return optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
@@ -169,10 +174,10 @@ def _trials(storage: optuna.storages.BaseStorage, study: str) -> list[FrozenTria
 
 
 def _kill_mid_trial(
-    procs: list[subprocess.Popen], storage, study: str, wait_s: float, deadline: float
+    procs: list[subprocess.Popen], storage, study: str, deadline: float
 ) -> tuple[int, FrozenTrial]:
     """Once both workers have started trials, SIGKILL the process group of the first one seen
-    running a trial for ``wait_s`` seconds (its heartbeat recorded); return it and that trial.
+    running a trial for :data:`KILL_AFTER_S`; return it and that trial.
     """
     owners = [f"{HOST}:{p.pid}" for p in procs]
     seen: dict[int, float] = {}
@@ -182,7 +187,7 @@ def _kill_mid_trial(
         for t in trials:
             if t.state == TrialState.RUNNING and t.user_attrs.get("worker") in owners:
                 since = seen.setdefault(t.number, time.perf_counter())
-                if both and time.perf_counter() - since >= wait_s:
+                if both and time.perf_counter() - since >= KILL_AFTER_S:
                     victim = owners.index(t.user_attrs["worker"])
                     os.killpg(procs[victim].pid, signal.SIGKILL)
                     return victim, t
@@ -203,7 +208,6 @@ def two_workers(
     with warnings.catch_warnings():  # Optuna's heartbeat is experimental: what the sweep uses
         warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         storage = open_storage(url)  # the tables exist before the workers start
-    interval, _ = heartbeat()
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "symlight", "sweep", "--config", str(config), "--storage", url]
     cmd += ["--study", study, "--no-progress"]
@@ -226,7 +230,7 @@ def two_workers(
                     )
                 )
         if kill:
-            victim, killed = _kill_mid_trial(procs, storage, study, interval + 0.5, deadline)
+            victim, killed = _kill_mid_trial(procs, storage, study, deadline)
         for proc in procs:
             proc.wait(timeout=max(deadline - time.perf_counter(), 1))
     except (RuntimeError, subprocess.TimeoutExpired) as error:
@@ -294,6 +298,8 @@ def main() -> None:
         )
         if sorted(complete) != list(range(2 * args.seeds)) or set(complete.values()) != {1}:
             sys.exit(f"sweep_failover: not one COMPLETE trial per grid point: {dict(complete)}")
+        if killed.trials[killed.killed.number].state != TrialState.FAIL:
+            sys.exit("sweep_failover: the killed trial ended before the kill; run it again")
 
 
 if __name__ == "__main__":
