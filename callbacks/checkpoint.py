@@ -9,8 +9,32 @@ from typing import Any, Literal
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-__all__ = ["LastCheckpoint", "RunCheckpoint"]
+__all__ = ["AtomicCheckpointIO", "LastCheckpoint", "RunCheckpoint"]
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, made atomic: each checkpoint is written to
+    ``<name>.partial`` beside it and renamed over ``<name>`` once complete, so a process killed,
+    or a disk that fills up, while a checkpoint is written leaves the previous file whole (the
+    ``.partial`` file is removed when the write fails). Remote paths (``s3://``...) are written
+    directly.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
+        if "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        partial = Path(f"{path}.partial")
+        try:
+            super().save_checkpoint(checkpoint, partial, storage_options)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        os.replace(partial, path)
 
 
 class LastCheckpoint(ModelCheckpoint):

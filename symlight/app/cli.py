@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import difflib
+import errno
 import logging
 import os
 import shlex
@@ -46,6 +47,7 @@ from symlight.app.argv import CommandLine, pre_parse
 from symlight.app.parse_errors import OneLineErrorParser, ParserError, error_chain, explain
 from symlight.app.plugins import broken_plugins, discover_tasks
 from symlight.callbacks import (
+    AtomicCheckpointIO,
     EquivarianceCheck,
     FiniteCheck,
     NonFiniteError,
@@ -456,8 +458,9 @@ class SymlightCLI(LightningCLI):
         """Lightning's trainer with symlight's defaults: its own progress bar and the plain model
         summary (rich installed or not), the prediction writer for ``predict``, the removal of a
         new run's folder when it fails before its first step, the stop of ``fit`` at the first
-        NaN or infinite training value (:class:`~symlight.callbacks.FiniteCheck`), and no
-        checkpoint callback at all when checkpointing is off.
+        NaN or infinite training value (:class:`~symlight.callbacks.FiniteCheck`), checkpoints
+        written atomically (:class:`~symlight.callbacks.AtomicCheckpointIO`, unless the config
+        names plugins), and no checkpoint callback at all when checkpointing is off.
         """
         config = self.config_init[self.subcommand]["trainer"]
         given = config.get("callbacks") or []
@@ -477,6 +480,8 @@ class SymlightCLI(LightningCLI):
                 callbacks.append(FiniteCheck())
         else:
             callbacks.append(RunLifecycle())
+        if not config.get("plugins"):
+            kwargs.setdefault("plugins", [AtomicCheckpointIO()])
         checkpointing_off = config.get("enable_checkpointing") is False
         if checkpointing_off:
             # Lightning refuses a ModelCheckpoint (ours is always configured) when checkpointing
@@ -805,10 +810,16 @@ USER_ERRORS = (ValueError, FileNotFoundError, MisconfigurationException, NonFini
 is a learning rate too large or bad data)."""
 
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+"""OSError numbers of a full disk or an exceeded quota: the machine's state, said in one line."""
+
+
 def _user_message(error: BaseException) -> str | None:
     """One line for a user error: the innermost error of the chain (jsonargparse wraps the one
     a task or model raised in its own), or None when ``error`` is not a user error.
     """
+    if isinstance(error, OSError) and error.errno in DISK_FULL:
+        return f"{error}; every checkpoint written before is intact (they are replaced atomically)"
     if not isinstance(error, USER_ERRORS):
         return None
     for candidate in reversed(error_chain(error)):
@@ -1002,7 +1013,7 @@ def run(args: ArgsType = None, epilog: str = "") -> SymlightCLI:
     except ParserError as error:
         message = explain(error.parser, line.configs, line.rest, CLASS_GROUPS, error.error)
         raise UsageError(message) from None
-    except USER_ERRORS as error:
+    except (*USER_ERRORS, OSError) as error:
         message = _user_message(error)
         if message is None or os.environ.get("SYMLIGHT_TRACEBACK"):
             raise
