@@ -120,7 +120,7 @@ def product_matrices(in_orders, out_orders, sizes, pooling="sum") -> torch.Tenso
     return torch.stack([y.reshape(units_count, -1).T for y in maps])
 
 
-@pytest.mark.parametrize(("k", "l"), PRODUCT_PAIRS)
+@pytest.mark.parametrize(("k", "k_out"), PRODUCT_PAIRS)
 def test_product_basis_spans_the_solutions_of_the_commutation_equations(k, k_out):
     solutions = commutation_solutions(k, k_out, SIZES_NM)
     mats = product_matrices(k, k_out, SIZES_NM)
@@ -160,7 +160,7 @@ def test_the_exchangeable_matrix_layer_has_hartfords_four_terms():
 
 
 @pytest.mark.parametrize("pooling", ["sum", "mean", "max"])
-@pytest.mark.parametrize(("k", "l"), PRODUCT_PAIRS + [((2, 1), (2, 2)), ((0, 2), (2, 0))])
+@pytest.mark.parametrize(("k", "k_out"), PRODUCT_PAIRS + [((2, 1), (2, 2)), ((0, 2), (2, 0))])
 def test_product_layer_mixes_its_basis_maps(k, k_out, pooling):
     """The fast forward (mix, then broadcast) equals mixing the materialised basis maps."""
     torch.manual_seed(0)
