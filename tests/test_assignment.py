@@ -23,10 +23,10 @@ from symlight.training import SymmetricModule
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def task_network(**overrides) -> EquivariantNetwork:
-    """The network of configs/models/exchangeable.yaml, for the task's reps."""
-    config = yaml.safe_load((ROOT / "configs" / "models" / "exchangeable.yaml").read_text())
-    options = {**config["init_args"], **overrides}
+def task_network() -> EquivariantNetwork:
+    """The network of configs/assignment.yaml, for the task's reps."""
+    config = yaml.safe_load((ROOT / "configs" / "assignment.yaml").read_text())
+    options = dict(config["model"]["init_args"]["net"]["init_args"])
     options["in_order"] = tuple(options["in_order"])
     return EquivariantNetwork(1, 1, (1, 1), **options)
 
