@@ -296,3 +296,25 @@ def test_a_failing_fit_fails_its_trial_only_and_a_rerun_retries_it(tmp_path, cap
     assert "- trial 2 (net=inverted, seed=0)" in table and f"- trial {number} " not in table
     with pytest.raises(SystemExit, match="1 of 2 trials failed"):  # --no-run says so too
         sweep(["--config", str(path), "--quick", "--out", str(out), "--no-run"])
+
+
+def test_a_trial_whose_worker_died_before_its_first_heartbeat_is_failed_and_queued_again(
+    tmp_path, monkeypatch
+):
+    from symlight.app.sweep import study as sweep_study
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    study = optuna.create_study(study_name="s", storage=sweep_study.open_storage(url))
+    orphan = study.ask()  # running, never marked by a worker: its process died at once
+    alive = study.ask()
+    alive.set_user_attr("worker", "host:1")
+    teller = optuna.load_study(study_name="s", storage=url, sampler=optuna.samplers.RandomSampler())
+    sweep_study.fail_orphans(teller)  # within the grace period: left alone
+    assert [t.state for t in study.get_trials()] == [TrialState.RUNNING] * 2
+    monkeypatch.setattr(sweep_study, "GRACE_S", 0)
+    sweep_study.fail_orphans(teller)
+    found = study.get_trials()
+    assert [t.state for t in found] == [TrialState.FAIL, TrialState.RUNNING, TrialState.WAITING]
+    assert found[orphan.number].state == TrialState.FAIL
+    assert found[alive.number].state == TrialState.RUNNING
+    assert found[2].system_attrs["failed_trial"] == orphan.number

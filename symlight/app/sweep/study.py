@@ -55,6 +55,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -480,12 +481,34 @@ def _failure(trial: FrozenTrial) -> Failure:
     return Failure(trial.number, point, said, f"{run}/fit.log" if run else None)
 
 
-def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
+def fail_orphans(teller: optuna.Study) -> None:
+    """Fail, and queue again, the trials whose worker died before their first heartbeat.
+
+    Optuna fails a trial as stale only once it has a heartbeat; a worker killed between creating
+    a trial and its first heartbeat leaves it running forever. The objective marks a trial with
+    its ``worker`` as it starts, so a running trial without that mark after :data:`GRACE_S`
+    seconds has no worker. ``teller`` is the study loaded with a sampler that does not end the
+    study when a trial finishes (a grid sampler's ``after_trial`` stops it, which only an
+    optimising process may do).
+    """
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
+    now = datetime.now()
+    for t in teller.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        started = t.datetime_start
+        if "worker" in t.user_attrs or started is None:
+            continue
+        if (now - started).total_seconds() > GRACE_S:
+            teller.tell(t.number, state=TrialState.FAIL, skip_if_finished=True)
+            retry(teller, teller.trials[t.number])
+
+
+def _pending(study: optuna.Study, cfg: SweepConfig, teller: optuna.Study) -> bool:
     """Whether a worker should start another trial. While other workers run the last trials, it
     waits: one of them may die, and its trial, once stale, is queued again.
     """
     while True:
         optuna.storages.fail_stale_trials(study)  # queues the stale trials again
+        fail_orphans(teller)
         trials = study.get_trials(deepcopy=False)
         if any(t.state == TrialState.WAITING for t in trials):
             return True
@@ -502,8 +525,15 @@ def _pending(study: optuna.Study, cfg: SweepConfig) -> bool:
         time.sleep(POLL_S)
 
 
-def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callbacks=()) -> None:
+def work(
+    study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, url: str, callbacks=()
+) -> None:
     """One worker: run trials until none is left to start."""
+    teller = optuna.load_study(
+        study_name=study.study_name,
+        storage=open_storage(url),
+        sampler=optuna.samplers.RandomSampler(),
+    )
     if cfg.threads:
         import torch
 
@@ -520,7 +550,7 @@ def work(study: optuna.Study, cfg: SweepConfig, out: Path, quick: bool, callback
                 file=sys.stderr,
             )
 
-    while _pending(study, cfg):
+    while _pending(study, cfg, teller):
         study.optimize(
             objective, n_trials=1, catch=(TrialError,), callbacks=[say_failed, *callbacks]
         )
@@ -579,7 +609,7 @@ def _run_sweep(
     study = open_study(cfg, url, name, quick)
     out.mkdir(parents=True, exist_ok=True)
     if worker:
-        work(study, cfg, out, quick)
+        work(study, cfg, out, quick, url)
         return study
     recover(study)
     bar = tqdm(total=cfg.total, desc=name, unit="trial", disable=not progress)
@@ -589,7 +619,7 @@ def _run_sweep(
         def tick(study: optuna.Study, trial: FrozenTrial) -> None:
             _show(bar, study)
 
-        work(study, cfg, out, quick, callbacks=[tick])
+        work(study, cfg, out, quick, url, callbacks=[tick])
     else:
         cmd = [sys.executable, "-m", "symlight", "sweep", "--config", str(cfg.path)]
         cmd += ["--out", str(out), "--storage", url, "--study", name, "--worker"]
