@@ -45,7 +45,7 @@ def run(name: str, extra: list[str]) -> dict[str, float | str]:
     row: dict[str, float | str] = {"model": name, "fit_s": seconds}
     for tag in ("test/acc", "test/acc@n=8", "test/acc@n=64", "test/auroc"):
         row[tag] = logged[tag][-1] if tag in logged else float("nan")
-    row["steps"] = int(trained["epoch"][-1] + 1) if "epoch" in trained else 0
+    row["steps"] = int(trained["train/epoch"][-1] + 1) if "train/epoch" in trained else 0
     row["equivariance"] = max(trained.get("equivariance/max_abs_error", [float("nan")]))
     return row
 

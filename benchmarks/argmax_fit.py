@@ -52,7 +52,7 @@ def main() -> None:
     for _ in range(args.repeats):
         seconds, workdir = fit(["--config", "argmax.yaml"])
         logged = scalars(workdir / "lightning_logs" / "argmax" / "version_0")
-        steps = int(logged["epoch"][-1] + 1) * 100
+        steps = int(logged["train/epoch"][-1] + 1) * 100
         base_seconds, base_acc = plain_pytorch(steps)
         rows.append((seconds, base_seconds, logged, base_acc))
     print(f"# argmax.yaml fit, {machine()}, {date.today()}, {args.repeats} repeat(s)")

@@ -444,7 +444,7 @@ class SymlightCLI(LightningCLI):
         self.resumed = version is not None
         if config.trainer.logger in (None, True):
             config.trainer.logger = {
-                "class_path": "lightning.pytorch.loggers.TensorBoardLogger",
+                "class_path": "symlight.training.RunLogger",
                 "init_args": {
                     "save_dir": LOG_ROOT,
                     # evaluations log apart from the training runs they evaluate

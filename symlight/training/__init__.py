@@ -1,5 +1,6 @@
 """What every task's LightningModule shares: the generic :class:`SymmetricModule`."""
 
+from .logger import RunLogger
 from .module import (
     NetworkFactory,
     SymmetricModule,
@@ -11,6 +12,7 @@ from .module import (
 
 __all__ = [
     "NetworkFactory",
+    "RunLogger",
     "SymmetricModule",
     "attached_trainer",
     "build_network",

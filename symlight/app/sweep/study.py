@@ -251,7 +251,7 @@ def _one_line(err: BaseException) -> str:
 
 def _logger_args(out: Path, version: str) -> list[str]:
     return [
-        "--trainer.logger=lightning.pytorch.loggers.TensorBoardLogger",
+        "--trainer.logger=symlight.training.RunLogger",
         f"--trainer.logger.init_args.save_dir={out}",
         "--trainer.logger.init_args.name=runs",
         f"--trainer.logger.init_args.version={version}",
