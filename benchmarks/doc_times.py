@@ -40,6 +40,7 @@ COMMANDS = {
     "fit --config max_regression.yaml": ["--config", "max_regression.yaml"],
     "fit --config ring.yaml": ["--config", "ring.yaml"],
     "fit --config anomaly.yaml": ["--config", "anomaly.yaml"],
+    "fit --config assignment.yaml": ["--config", "assignment.yaml"],
 }
 BANDIT = {"fit --config bandit.yaml": ["--config", "bandit.yaml"]}
 
