@@ -25,11 +25,30 @@ so runs are reproducible; the stream's position is saved in checkpoints, so a ru
 checkpoint (``last.ckpt``), mid-epoch included, draws the batches it would have drawn. Validation
 and test sets are fixed. Extra validation sets at larger n (``val_sizes``) measure generalisation to
 set sizes never seen in training, logged as ``val/acc@n=100`` etc.
+
+Beside each score, validation and test log what a trivial predictor scores on the same sets, named
+``<score>_<baseline>`` (``val/element_acc_nothing@n=100`` beside ``val/element_acc@n=100``, as sweep
+configs name them in ``baselines:``):
+
+- ``nothing`` (``onehot``, ``topk``): mark no element;
+- ``cutoff`` (``onehot``, ``topk``, ``second``): a fixed cut-off ``c`` on the score, the quantile
+  ``1 - k/n`` of one element's value at the mean training size ``n`` (``k = 1`` for ``onehot`` and
+  ``second``). ``onehot`` and ``topk`` mark the elements above ``c``; ``second`` picks the largest
+  element at or below ``c`` (the largest of all if none is). Over sets of ``n`` independent
+  values this is the fixed cut-off that solves most sets: it solves those with exactly ``k``
+  elements above it, ``C(n, k) p^k (1 - p)^(n - k)`` with ``p = k/n`` (0.39 for one of 10, 0.27 for
+  three of 10). Only for one channel of uniform or normal values, where the quantile has a closed
+  form;
+- ``chance`` (``argmax``, ``second``): the expected score of an element picked at random;
+- ``prior`` (``max``): the median of the training target, the constant with the lowest expected
+  absolute error, ``F^-1(0.5^(1/n))`` for the values' distribution function ``F`` (same
+  conditions as ``cutoff``).
 """
 
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
@@ -214,13 +233,55 @@ class ArgmaxDataModule(SetTask):
     def metrics(self) -> dict[str, Metric]:
         """``mae`` for ``max``; the fraction of sets solved (``acc``) otherwise, and the fraction
         of elements right (``element_acc``) for the per-element targets but ``argmax`` and
-        ``second``.
+        ``second``; each also as ``<name>_<baseline>`` for the trivial predictors of
+        :meth:`baselines`.
         """
         if self.target == "max":
-            return {"mae": MeanAbsoluteError()}
+            return {name: MeanAbsoluteError() for name in self._named("mae")}
         if self.target in ("argmax", "second"):
-            return {"acc": MeanMetric()}
-        return {"acc": MeanMetric(), "element_acc": MeanMetric()}
+            return {name: MeanMetric() for name in self._named("acc")}
+        return {name: MeanMetric() for name in self._named("acc", "element_acc")}
+
+    def _named(self, *scores: str) -> list[str]:
+        return [*scores, *(f"{s}_{b}" for s in scores for b in self.baseline_names)]
+
+    @property
+    def baseline_names(self) -> list[str]:
+        """The trivial predictors this target and value distribution have (module docstring)."""
+        names = {"onehot": ["nothing", "cutoff"], "topk": ["nothing", "cutoff"]}
+        names |= {"argmax": ["chance"], "second": ["chance", "cutoff"], "max": ["prior"]}
+        closed = self.channels == 1 and self.values != "integers"
+        return [b for b in names.get(self.target, []) if closed or b in ("nothing", "chance")]
+
+    def _quantile(self, q: float) -> float:
+        """The ``q``-quantile of one element's value (one channel, uniform or normal values)."""
+        if q <= 0:
+            return -math.inf
+        if self.values == "uniform":
+            return self.low + (self.high - self.low) * q
+        return statistics.NormalDist().inv_cdf(q)
+
+    def baselines(self, batch: Mapping[str, Tensor]) -> dict[str, MetricArgs]:
+        """The scores of the trivial predictors on ``batch``, named ``<score>_<baseline>``."""
+        score, y, mask = self.sampler.score(batch["x"]), batch["y"], batch["mask"]
+        n = (self.n_min + self.n_max) / 2
+        k = self.k if self.target == "topk" else 1
+        found: dict[str, MetricArgs] = {}
+        for name in self.baseline_names:
+            if name == "prior":
+                constant = torch.full_like(y, self._quantile(0.5 ** (1 / n)))
+                found["mae_prior"] = (constant, y)
+            elif name == "chance":
+                found["acc_chance"] = (y.sum(1) / mask.sum(1).clamp(min=1)).to(score.dtype)
+            elif name == "nothing":
+                found |= _suffixed(_marks(torch.zeros_like(mask), y, mask), name)
+            elif self.target == "second":
+                below = mask & (score <= self._quantile(1 - k / n))
+                among = torch.where(below.any(1, keepdim=True), below, mask)
+                found |= _suffixed(_picked(score, among, y), name)
+            else:
+                found |= _suffixed(_marks(score > self._quantile(1 - k / n), y, mask), name)
+        return found
 
     def loss(self, output: Tensor, batch: Mapping[str, Tensor]) -> Tensor:
         y, mask = batch["y"], batch["mask"]
@@ -240,21 +301,38 @@ class ArgmaxDataModule(SetTask):
         return (error * mask).sum() / mask.sum().clamp(min=1)
 
     def evaluate(self, output: Tensor, batch: Mapping[str, Tensor]) -> dict[str, MetricArgs]:
+        """The network's scores on ``batch``; when a trainer validates or tests, also the
+        trivial predictors' (:meth:`baselines`), which training steps skip.
+        """
         y, mask = batch["y"], batch["mask"]
-        if self.target == "max":
-            return {"mae": (output.squeeze(-1), y)}
         logits = output.squeeze(-1)
-        if self.target in ("argmax", "second"):
-            low = torch.finfo(logits.dtype).min
-            pick = logits.masked_fill(~mask, low).argmax(1, keepdim=True)
-            return {"acc": y.gather(1, pick).squeeze(1).to(logits.dtype)}
-        if self.target == "rank":
-            pred = targets(logits, mask, "rank")["y"]
+        if self.target == "max":
+            found = {"mae": (logits, y)}
+        elif self.target in ("argmax", "second"):
+            found = _picked(logits, mask, y)
+        elif self.target == "rank":
+            found = _marks(targets(logits, mask, "rank")["y"], y, mask)
         else:
-            pred = (logits > 0) & mask
-        element_ok = (pred == y) | ~mask
-        count = mask.sum(1).clamp(min=1)
-        return {
-            "acc": element_ok.all(1).to(logits.dtype),
-            "element_acc": ((element_ok & mask).sum(1) / count).to(logits.dtype),
-        }
+            found = _marks(logits > 0, y, mask)
+        if self.trainer is not None and not self.trainer.training:
+            found |= self.baselines(batch)
+        return found
+
+
+def _picked(scores: Tensor, among: Tensor, y: Tensor) -> dict[str, Tensor]:
+    """``acc``: whether the highest of ``scores`` among the elements ``among`` is marked in ``y``."""
+    low = torch.finfo(scores.dtype).min
+    pick = scores.masked_fill(~among, low).argmax(1, keepdim=True)
+    return {"acc": y.gather(1, pick).squeeze(1).to(scores.dtype)}
+
+
+def _marks(pred: Tensor, y: Tensor, mask: Tensor) -> dict[str, Tensor]:
+    """``acc`` (every real element right) and ``element_acc`` (the fraction right) per set."""
+    element_ok = (pred.masked_fill(~mask, 0) == y) | ~mask
+    count = mask.sum(1).clamp(min=1)
+    right = (element_ok & mask).sum(1) / count
+    return {"acc": element_ok.all(1).to(right.dtype), "element_acc": right}
+
+
+def _suffixed(scores: Mapping[str, Tensor], baseline: str) -> dict[str, Tensor]:
+    return {f"{name}_{baseline}": value for name, value in scores.items()}
