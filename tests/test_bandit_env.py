@@ -12,22 +12,25 @@ from gymnasium.vector import AutoresetMode, SyncVectorEnv
 import symlight.tasks
 from symlight.tasks.bandit import (
     ENV_ID,
+    UNIFORM,
     BayesOptimalPolicy,
     BernoulliBanditEnv,
     BernoulliBanditVectorEnv,
     EpsilonGreedyPolicy,
     GreedyPolicy,
+    Prior,
     RandomPolicy,
     ThompsonPolicy,
     UCB1Policy,
     batch_observation,
     bayes_optimal_value,
-    pseudo_regret,
-    regret,
-    rollout,
+    make_env,
+    play,
     summarize,
 )
 from symlight.tasks.bandit.dp import DenseDP, MultisetDP
+from symlight.tasks.bandit.play import pseudo_regret
+from symlight.tasks.bandit.prior import beta, standard_gamma
 
 
 @pytest.fixture(autouse=True)
@@ -39,11 +42,14 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def fixed_means(b: int, k: int, seed: int = 0) -> torch.Tensor:
-    return torch.rand(b, k, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+def play_instances(policy, b: int, k: int, n: int, seed: int, prior: Prior = UNIFORM):
+    """``policy`` on ``b`` instances of the vector env seeded ``seed``: episodes and means."""
+    env = make_env(ENV_ID, b, k, n, prior)
+    episodes = play(policy, env, seed, torch.Generator().manual_seed(seed))
+    return episodes, env.means
 
 
-def play(env, actions, seed):
+def replay(env, actions, seed):
     """Rewards, observations and means of a single env over one episode of ``actions``."""
     obs, info = env.reset(seed=seed)
     out = [(obs, 0.0, info["means"])]
@@ -58,7 +64,7 @@ def test_env_checker_passes():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*render.*")
         check_env(BernoulliBanditEnv(k=5, horizon=20))
-        check_env(BernoulliBanditEnv(k=3, horizon=10, prior="beta", prior_a=2.0, prior_b=0.5))
+        check_env(BernoulliBanditEnv(k=3, horizon=10, prior=(2.0, 0.5)))
         check_env(gym.make(ENV_ID, k=4, horizon=8).unwrapped)
 
 
@@ -79,10 +85,10 @@ def test_registered_after_importing_tasks():
 def test_seeding_is_reproducible():
     env = BernoulliBanditEnv(k=4, horizon=30)
     actions = np.random.default_rng(0).integers(4, size=30).tolist()
-    a, b = play(env, actions, seed=7), play(env, actions, seed=7)
+    a, b = replay(env, actions, seed=7), replay(env, actions, seed=7)
     assert [r for _, r, _ in a] == [r for _, r, _ in b]
     np.testing.assert_array_equal(a[0][2], b[0][2])
-    c = play(env, actions, seed=8)
+    c = replay(env, actions, seed=8)
     assert not np.array_equal(a[0][2], c[0][2])
     # Unseeded resets continue the seeded stream deterministically, with fresh means.
     env.reset(seed=7)
@@ -118,14 +124,17 @@ def test_rewards_follow_the_means():
     assert np.all(np.abs(freq - p) < 4 * se), freq
 
 
-@pytest.mark.parametrize(("prior", "a", "b"), [("uniform", 1.0, 1.0), ("beta", 2.0, 5.0)])
-def test_means_follow_the_prior(prior, a, b):
-    env = BernoulliBanditVectorEnv(4096, k=5, horizon=3, prior=prior, prior_a=a, prior_b=b)
+@pytest.mark.parametrize(("a", "b"), [(1.0, 1.0), (2.0, 5.0)])
+def test_means_follow_the_prior(a, b):
+    env = BernoulliBanditVectorEnv(4096, k=5, horizon=3, prior=Prior(a, b))
     means = env.reset(seed=0)[1]["means"].flatten()
     mean, var = a / (a + b), a * b / ((a + b) ** 2 * (a + b + 1))
     assert abs(float(means.mean()) - mean) < 4 * (var / means.numel()) ** 0.5
     assert abs(float(means.var()) - var) < 0.05 * var
-    if prior == "uniform":  # deciles of U[0, 1]
+    # the single env draws the same means from the same prior
+    single = BernoulliBanditEnv(k=5, horizon=3, prior=(a, b))
+    np.testing.assert_array_equal(single.reset(seed=3)[1]["means"], env.means[3].numpy())
+    if a == b == 1.0:  # deciles of U[0, 1]
         q = torch.quantile(means, torch.linspace(0.1, 0.9, 9, dtype=torch.float64))
         assert torch.allclose(q, torch.linspace(0.1, 0.9, 9, dtype=torch.float64), atol=0.01)
 
@@ -148,6 +157,7 @@ def test_bad_input_errors():
         ({"k": 0}, "k=0"),
         ({"horizon": 0}, "horizon=0"),
         ({"prior": "x"}, "prior"),
+        ({"prior": (0.0, 1.0)}, "must be > 0"),
     ]:
         with pytest.raises(ValueError, match=match):
             BernoulliBanditEnv(**kwargs)
@@ -294,9 +304,9 @@ def test_vector_env_reset_mask_and_fixed_means():
     assert torch.equal(info["means"][1], torch.tensor([0.0, 1.0], dtype=torch.float64))
 
 
-# -- policies and rollout --------------------------------------------------------------------
+# -- policies, play and the prior --------------------------------------------------------------
 N, K = 100, 5
-POLICY_RANGES = {  # mean total reward on 2000 fixed U[0, 1] instances, n = 100, k = 5
+POLICY_RANGES = {  # mean total reward on 2000 U[0, 1] instances, n = 100, k = 5
     "random": (RandomPolicy(), 48.0, 52.0),  # n/2 exactly in expectation
     "greedy": (GreedyPolicy(), 71.0, 80.0),  # RL² table: 74.8
     "eps": (EpsilonGreedyPolicy(0.1), 70.0, 79.0),  # RL² (tuned): 75.4
@@ -308,22 +318,22 @@ POLICY_RANGES = {  # mean total reward on 2000 fixed U[0, 1] instances, n = 100,
 @pytest.mark.parametrize("name", list(POLICY_RANGES))
 def test_classic_policies_total_reward_in_known_ranges(name):
     policy, lo, hi = POLICY_RANGES[name]
-    means = fixed_means(2000, K)
-    res = rollout(policy, means, N, generator=torch.Generator().manual_seed(1))
-    stats = summarize(res, K, N)
+    episodes, means = play_instances(policy, 2000, K, N, seed=1)
+    stats = summarize(episodes, UNIFORM, means)
     assert lo < stats["reward"] < hi, stats
     assert stats["reward"] < N * K / (K + 1)  # the oracle's expectation
-    random_regret = regret(N / 2, K, N)
+    assert stats["regret"] == pytest.approx(N * K / (K + 1) - stats["reward"])
     if name in ("ucb1", "thompson"):
-        assert stats["regret"] < 0.6 * random_regret
-    # pseudo-regret: per-step values agree with the helper and are non-negative
-    assert (res["pseudo_regret"] >= 0).all()
-    torch.testing.assert_close(res["pseudo_regret"].sum(1), pseudo_regret(means, res["actions"]))
+        assert stats["regret"] < 0.6 * (N * K / (K + 1) - N / 2)  # random's expected regret
+    # pseudo-regret: per pull, non-negative, and the instances' best minus the arms pulled
+    per_pull = pseudo_regret(means, episodes.actions)
+    assert (per_pull >= 0).all()
+    chosen = means.gather(1, episodes.actions.T).sum(1)
+    torch.testing.assert_close(per_pull.sum(0), N * means.max(1).values - chosen)
+    assert stats["pseudo_regret"] == pytest.approx(float(per_pull.sum(0).mean()))
 
 
 def test_gamma_sampler_of_thompson_sampling():
-    from symlight.tasks.bandit.sampling import standard_gamma
-
     alpha = torch.tensor([1.0, 2.0, 7.0, 40.0, 0.3], dtype=torch.float64).repeat(40000, 1)
     x = standard_gamma(alpha, torch.Generator().manual_seed(0))
     se = (alpha[0] / 40000) ** 0.5  # Gamma(a, 1): mean a, variance a
@@ -336,9 +346,7 @@ def test_gamma_sampler_of_thompson_sampling():
 
 
 @pytest.mark.parametrize(("a", "b"), [(2.0, 5.0), (0.5, 0.5), (0.05, 3.0)])
-def test_beta_sampler_of_the_prior(a, b):
-    from symlight.tasks.bandit.sampling import beta
-
+def test_beta_sampler_of_posteriors(a, b):
     shape = (100_000,)
     gen = torch.Generator().manual_seed(1)
     full = (torch.full(shape, a, dtype=torch.float64), torch.full(shape, b, dtype=torch.float64))
@@ -350,16 +358,62 @@ def test_beta_sampler_of_the_prior(a, b):
     assert torch.equal(x, beta(*full, torch.Generator().manual_seed(1)))
 
 
-def test_rollout_shapes_and_reproducibility():
-    means = fixed_means(64, 3)
-    a = rollout(ThompsonPolicy(), means, 12, generator=torch.Generator().manual_seed(5))
-    b = rollout(ThompsonPolicy(), means, 12, generator=torch.Generator().manual_seed(5))
-    assert a["rewards"].shape == a["actions"].shape == a["pseudo_regret"].shape == (64, 12)
-    assert torch.equal(a["actions"], b["actions"]) and torch.equal(a["rewards"], b["rewards"])
-    torch.testing.assert_close(a["total_reward"], a["rewards"].sum(1))
-    assert regret(6 * 5 / 6, 5, 6) == pytest.approx(0.0)
-    with pytest.raises(ValueError, match=r"\(B, k\)"):
-        rollout(RandomPolicy(), means[0], 5)
+def test_the_prior_is_one_object_for_posteriors_thompson_and_the_oracle():
+    prior = Prior(2.0, 5.0)
+    pulls, successes = torch.tensor([[0, 4, 10]]), torch.tensor([[0, 1, 9]])
+    a, b = prior.posterior(pulls, successes)
+    assert a.tolist() == [[2.0, 3.0, 11.0]] and b.tolist() == [[5.0, 8.0, 6.0]]
+    draws = ThompsonPolicy(prior).scores(
+        {"pulls": pulls.expand(40000, 3), "successes": successes.expand(40000, 3)},
+        torch.Generator().manual_seed(0),
+    )
+    torch.testing.assert_close(draws.mean(0), (a / (a + b))[0], atol=4e-3, rtol=0)
+    greedy = GreedyPolicy(prior).scores({"pulls": pulls, "successes": successes})
+    torch.testing.assert_close(greedy, a / (a + b))
+    # E[max of k means]: k/(k+1) under U[0, 1]; under Beta(2, 5), against the env's own draws
+    assert UNIFORM.expected_best(5) == 5 / 6 and prior.expected_best(1) == pytest.approx(2 / 7)
+    env = BernoulliBanditVectorEnv(20000, k=3, horizon=1, prior=prior)
+    best = env.reset(seed=0)[1]["means"].max(1).values
+    assert abs(prior.expected_best(3) - float(best.mean())) < 4 * float(best.std()) / 20000**0.5
+    with pytest.raises(ValueError, match=r"give a Prior or two Beta parameters"):
+        Prior.of("uniform")
+
+
+def test_play_shapes_and_reproducibility():
+    a, means = play_instances(ThompsonPolicy(), 64, 3, 12, seed=5)
+    b, _ = play_instances(ThompsonPolicy(), 64, 3, 12, seed=5)
+    assert a.rewards.shape == a.actions.shape == a.steps_left.shape == (12, 64)
+    assert a.pulls.shape == a.successes.shape == (12, 64, 3) and means.shape == (64, 3)
+    assert torch.equal(a.actions, b.actions) and torch.equal(a.rewards, b.rewards)
+    # observations before each pull: counts so far, steps left falling from the horizon
+    assert (a.pulls.sum(2) == torch.arange(12)[:, None]).all()
+    assert (a.steps_left == 12 - torch.arange(12)[:, None]).all()
+    assert (a.successes[-1].sum(1) + a.rewards[-1] == a.rewards.sum(0)).all()
+    # instance i of a vector env seeded s is the single env seeded s + i
+    single = BernoulliBanditEnv(k=3, horizon=12)
+    np.testing.assert_array_equal(single.reset(seed=5 + 7)[1]["means"], means[7].numpy())
+
+
+class _NoInfo(gym.vector.VectorWrapper):
+    """Fails on any use of the info dicts the env returns."""
+
+    class Guard(dict):
+        def __getattribute__(self, name):
+            raise AssertionError(f"info was read ({name})")
+
+    def reset(self, **kwargs):
+        obs, _ = self.env.reset(**kwargs)
+        return obs, self.Guard()
+
+    def step(self, actions):
+        *out, _ = self.env.step(actions)
+        return (*out, self.Guard())
+
+
+def test_play_never_reads_info():
+    env = _NoInfo(BernoulliBanditVectorEnv(8, k=3, horizon=5))
+    episodes = play(UCB1Policy(), env, seed=0)
+    assert episodes.rewards.shape == (5, 8)
 
 
 def test_ties_are_broken_at_random_and_index_policies_are_equivariant():
@@ -393,15 +447,16 @@ def test_ties_are_broken_at_random_and_index_policies_are_equivariant():
 
 
 # -- the Bayes-optimal dynamic program -----------------------------------------------------------
-def brute_force_value(k: int, n: int) -> Fraction:
+def brute_force_value(k: int, n: int, prior: Prior = UNIFORM) -> Fraction:
     """Max over actions of expected reward, over every history (no exchangeability, no memo)."""
+    a0, b0 = Fraction(prior.alpha), Fraction(prior.beta)
 
     def value(arms: list[tuple[int, int]], left: int) -> Fraction:
         if left == 0:
             return Fraction(0)
         best = None
         for i, (s, f) in enumerate(arms):
-            p = Fraction(s + 1, s + f + 2)  # posterior predictive of Beta(1 + s, 1 + f)
+            p = (s + a0) / (s + f + a0 + b0)  # posterior predictive of Beta(α + s, β + f)
             win = arms[:i] + [(s + 1, f)] + arms[i + 1 :]
             lose = arms[:i] + [(s, f + 1)] + arms[i + 1 :]
             q = p * (1 + value(win, left - 1)) + (1 - p) * value(lose, left - 1)
@@ -456,15 +511,26 @@ def test_dp_refuses_programs_too_large():
 def test_bayes_optimal_policy_reaches_its_value(k, b):
     n = 10
     policy = BayesOptimalPolicy(k, n)
-    means = fixed_means(b, k, seed=k)
-    res = rollout(policy, means, n, generator=torch.Generator().manual_seed(2))
-    stats = summarize(res, k, n)
+    stats = summarize(play_instances(policy, b, k, n, seed=k)[0], UNIFORM)
     assert abs(stats["reward"] - bayes_optimal_value(k, n)) < 4 * stats["reward_se"], stats
     # ... and no classic policy does better on the same instances (beyond statistical error).
     for other in (GreedyPolicy(), UCB1Policy(), ThompsonPolicy()):
-        o = summarize(rollout(other, means, n, torch.Generator().manual_seed(2)), k, n)
+        o = summarize(play_instances(other, b, k, n, seed=k)[0], UNIFORM)
         assert o["reward"] < stats["reward"] + 3 * stats["reward_se"], (other, o)
     with pytest.raises(ValueError, match="horizon=10"):
         policy({"pulls": torch.zeros(2, k, dtype=torch.long),
                 "successes": torch.zeros(2, k, dtype=torch.long),
                 "steps_left": torch.full((2,), 9)})  # fmt: skip
+
+
+def test_bayes_optimal_programme_under_a_beta_prior():
+    prior = Prior(2.0, 5.0)
+    for k, n in [(1, 3), (2, 3), (3, 2)]:
+        exact = float(brute_force_value(k, n, prior))
+        assert DenseDP(k, n, prior).value == pytest.approx(exact, abs=1e-12)
+        assert MultisetDP(k, n, prior).value == pytest.approx(exact, abs=1e-12)
+    policy = BayesOptimalPolicy(3, 6, prior)
+    stats = summarize(play_instances(policy, 20000, 3, 6, seed=0, prior=prior)[0], prior)
+    value = bayes_optimal_value(3, 6, prior)
+    assert abs(stats["reward"] - value) < 4 * stats["reward_se"], (stats, value)
+    assert value > 6 * 2 / 7  # better than pulling one arm blindly

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import gymnasium
 import lightning as L
+import numpy as np
 import pytest
 import torch
+from gymnasium import spaces
 
 import symlight.tasks  # noqa: F401  (registers symlight/BernoulliBandit-v0)
 from symlight.check import assert_equivariant
@@ -20,10 +22,11 @@ from symlight.tasks.bandit import (
     BanditDataModule,
     BanditPolicyGradient,
     PolicyFunction,
+    Prior,
     arm_features,
     load_policy,
 )
-from symlight.tasks.bandit.gradient import advantages
+from symlight.tasks.bandit.training import advantages, rewards_to_go
 from symlight.training import SymmetricModule
 
 from conftest import scalars
@@ -107,14 +110,16 @@ def test_batched_policy_plays_permuted_arms_the_same_way():
 
 
 # -- the gradient estimate ---------------------------------------------------------------------
-def test_advantages_favour_the_better_pull():
-    # Two episodes of two steps; episode 0 pulls the best arm at step 0, episode 1 does not.
-    pulled = torch.tensor([[0.9, 0.2], [0.5, 0.5]])
-    best = torch.tensor([0.9, 0.9])
-    adv = advantages(pulled, best, normalise=False)
-    to_go = torch.tensor([[-0.4, -1.1], [-0.4, -0.4]])
-    torch.testing.assert_close(adv, to_go - to_go.mean(1, keepdim=True))
-    assert adv[0, 0] > adv[0, 1]
+def test_advantages_are_rewards_to_go_against_the_other_episodes():
+    # Three episodes (columns) of two pulls (rows): the rewards the environment returned.
+    rewards = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 0.0]])
+    returns = rewards_to_go(rewards)
+    torch.testing.assert_close(returns, torch.tensor([[2.0, 1.0, 0.0], [1.0, 1.0, 0.0]]))
+    adv = advantages(returns, normalise=False)
+    # leave-one-out: the baseline of an episode is the mean of the others at the same step
+    torch.testing.assert_close(adv[0], torch.tensor([2.0 - 0.5, 1.0 - 1.0, 0.0 - 1.5]))
+    torch.testing.assert_close(adv[1], torch.tensor([1.0 - 0.5, 1.0 - 0.5, 0.0 - 1.0]))
+    assert advantages(returns).std() == pytest.approx(1.0)
 
 
 # -- training ----------------------------------------------------------------------------------
@@ -259,11 +264,105 @@ def test_cli_tests_a_checkpoint_at_another_k_and_horizon(tmp_path, monkeypatch):
 
 def test_a_beta_prior_trains_and_sets_the_oracle(tmp_path):
     task = tiny_task(prior=(2.0, 5.0), k=[1, 3], horizon=6, steps_per_epoch=2, val_instances=32)
-    assert task.expected_best(1) == pytest.approx(2 / 7, abs=0.01)  # mean of Beta(2, 5)
-    assert task.expected_best(3) > task.expected_best(1)
+    assert task.prior == Prior(2.0, 5.0) and task.prior.expected_best(1) == pytest.approx(2 / 7)
+    means = task.make_env(3, 6, 4096).reset(seed=0)[1]["means"]
+    assert abs(float(means.mean()) - 2 / 7) < 0.01  # Beta(2, 5) instances, not uniform ones
     module = small_policy(figure=False)
     trainer = tiny_trainer(tmp_path, num_sanity_val_steps=0)
     trainer.fit(module, datamodule=task)
-    means = task.val_dataloader()[0].dataset[0]["means"]
-    assert 0.2 < float(means.mean()) < 0.37  # Beta(2, 5) instances, not uniform ones
-    assert torch.isfinite(trainer.callback_metrics["val/regret"])
+    logged = trainer.callback_metrics
+    # one arm: the regret's oracle is the prior's mean, 6 · 2/7, and no pull can be wrong
+    assert float(logged["val/pseudo_regret@k=1,n=6"]) == 0.0
+    reward = float(logged["val/reward@k=1,n=6"])
+    assert float(logged["val/regret@k=1,n=6"]) == pytest.approx(6 * 2 / 7 - reward, abs=1e-5)
+
+
+# -- any environment with the observation contract ------------------------------------------------
+class BetaBandit(gymnasium.Env):
+    """Bernoulli arms whose means are drawn from Beta(2, 5) at each reset; ``info`` stays empty."""
+
+    def __init__(self, k: int = 3, horizon: int = 20) -> None:
+        self.k, self.horizon = k, horizon
+        counts = spaces.Box(0, horizon, shape=(k,), dtype=np.int64)
+        self.observation_space = spaces.Dict(
+            {"pulls": counts, "successes": counts,
+             "steps_left": spaces.Box(0, horizon, shape=(), dtype=np.int64)}
+        )  # fmt: skip
+        self.action_space = spaces.Discrete(k)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.means = self.np_random.beta(2.0, 5.0, size=self.k)
+        self.pulls, self.successes = np.zeros(self.k, np.int64), np.zeros(self.k, np.int64)
+        return self._obs(), {}
+
+    def step(self, action):
+        reward = int(self.np_random.random() < self.means[action])
+        self.pulls[action] += 1
+        self.successes[action] += reward
+        truncated = int(self.pulls.sum()) == self.horizon
+        return self._obs(), float(reward), False, truncated, {}
+
+    def _obs(self):
+        left = np.array(self.horizon - self.pulls.sum(), dtype=np.int64)
+        return {"pulls": self.pulls.copy(), "successes": self.successes.copy(), "steps_left": left}
+
+
+BETA_BANDIT = "symlight_test/BetaBandit-v0"
+if BETA_BANDIT not in gymnasium.registry:
+    gymnasium.register(BETA_BANDIT, entry_point=BetaBandit)
+
+
+def own_regret(policy: PolicyFunction, k: int, horizon: int, episodes: int = 500) -> np.ndarray:
+    """Pseudo-regret of ``policy`` in each of ``episodes`` episodes of the test's own env (seeded
+    the same way for every policy), from the env's own means.
+    """
+    env = gymnasium.vector.SyncVectorEnv([lambda: BetaBandit(k, horizon)] * episodes)
+    obs, _ = env.reset(seed=123)
+    means = np.stack([e.means for e in env.envs])
+    regret = np.zeros(episodes)
+    for _ in range(horizon):
+        action = policy({key: torch.as_tensor(v) for key, v in obs.items()}).numpy()
+        regret += means.max(1) - means[np.arange(episodes), action]
+        obs, *_ = env.step(action)
+    return regret
+
+
+def test_training_on_a_third_party_env_lowers_its_regret_without_info(tmp_path):
+    # The env returns an empty info: a training loop that read info (the arms' means) fails.
+    task = BanditDataModule(env=BETA_BANDIT, prior=(2.0, 5.0), k=3, horizon=10, num_envs=128,
+                            env_steps=1280, steps_per_epoch=40, val_instances=32, seed=0)  # fmt: skip
+    L.seed_everything(0)
+    module = small_policy(lr=1e-2, figure=False)
+    before = own_regret(module.policy(greedy=True), 3, 10)
+    trainer = tiny_trainer(tmp_path, num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=task)
+    after = own_regret(PolicyFunction(module.net, Prior(2.0, 5.0)), 3, 10)
+    gain = before - after  # same episodes' means: a paired difference
+    assert gain.mean() > 4 * gain.std() / len(gain) ** 0.5, (before.mean(), after.mean())
+    # the task's own evaluation of that env has no means to read: regret, no pseudo-regret
+    assert "val/regret" in trainer.callback_metrics
+    assert "val/pseudo_regret" not in trainer.callback_metrics
+
+
+def test_an_env_that_breaks_the_observation_contract_is_refused():
+    if "symlight_test/FiveArms-v0" not in gymnasium.registry:  # ignores the k it is given
+        gymnasium.register(
+            "symlight_test/FiveArms-v0", entry_point=lambda k, horizon: BetaBandit(5, horizon)
+        )
+    task = BanditDataModule(env="symlight_test/FiveArms-v0", k=3, horizon=20)
+    with pytest.raises(ValueError, match=r"symlight_test/FiveArms-v0 observes .* shape \(3,\)"):
+        task.make_env(3, 20, 2)
+
+
+def test_the_simulation_only_variant_reads_the_simulators_means_and_nothing_else(tmp_path):
+    task = tiny_task(k=3, horizon=8, steps_per_epoch=2, val_instances=16)
+    module = small_policy(advantage="expected_reward", figure=False)
+    trainer = tiny_trainer(tmp_path / "simulator", num_sanity_val_steps=0)
+    trainer.fit(module, datamodule=task)
+    assert trainer.global_step == 2 and torch.isfinite(trainer.callback_metrics["val/regret"])
+    other = BanditDataModule(env=BETA_BANDIT, k=3, horizon=8, steps_per_epoch=2)
+    with pytest.raises(ValueError, match="expected_reward reads the arm means a simulator hides"):
+        tiny_trainer(tmp_path / "other").fit(
+            small_policy(advantage="expected_reward"), datamodule=other
+        )

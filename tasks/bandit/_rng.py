@@ -9,7 +9,8 @@ stays below 2**63, so nothing relies on integer overflow.
 
 A Bernoulli draw with probability ``p`` is ``u < threshold`` with ``u`` a uniform 32-bit integer
 and ``threshold = round(p * 2**32)``: integer comparison, exact on every device. The arm means an
-environment reports are ``threshold / 2**32``, the exact success probabilities.
+environment reports are ``threshold / 2**32``, the exact success probabilities; the prior turns
+uniform 32-bit integers into thresholds (:meth:`~symlight.tasks.bandit.prior.Prior.thresholds`).
 """
 
 from __future__ import annotations
@@ -64,20 +65,3 @@ def episode_keys(key: T, episode: T | int) -> tuple[T, T]:
     """Keys of the arm-means stream and of the reward stream of one episode."""
     h = stream(key, episode)
     return mix32(h ^ _MEANS_SALT), mix32(h ^ _REWARD_SALT)
-
-
-def thresholds_from_uniform(
-    u: np.ndarray, prior: str, prior_a: float, prior_b: float
-) -> np.ndarray:
-    """Integer success thresholds (int64, in ``[0, 2**32]``) from uniform 32-bit integers ``u``.
-
-    The uniform prior uses ``u`` itself; a Beta(a, b) prior maps ``(u + 0.5) / 2**32`` through
-    the inverse Beta CDF (SciPy, a dependency of scikit-learn), on the CPU in float64.
-    """
-    u = np.asarray(u, dtype=np.int64)
-    if prior == "uniform":
-        return u.copy()
-    from scipy.special import betaincinv
-
-    means = betaincinv(prior_a, prior_b, (u.astype(np.float64) + 0.5) / SCALE)
-    return np.clip(np.rint(means * SCALE), 0, SCALE).astype(np.int64)

@@ -1,7 +1,8 @@
-"""The exact Bayes-optimal policy of the Bernoulli bandit with uniform priors, by dynamic programming.
+"""The exact Bayes-optimal policy of the Bernoulli bandit, by dynamic programming.
 
-With Beta(1, 1) priors, an arm with ``s`` successes and ``f`` failures pays next with probability
-``(s + 1) / (s + f + 2)``, and the state of the whole problem is the arms' ``(s, f)`` counts.
+Under a Beta(α, β) prior (:class:`~symlight.tasks.bandit.prior.Prior`; uniform: α = β = 1), an arm
+with ``s`` successes and ``f`` failures pays next with probability ``(s + α) / (s + f + α + β)``,
+and the state of the whole problem is the arms' ``(s, f)`` counts.
 The value of a state is ``V = max_a [p_a (1 + V(a succeeds)) + (1 - p_a) V(a fails)]``, and
 ``V = 0`` after the last pull. Two exact programs compute it:
 
@@ -33,6 +34,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .prior import UNIFORM, Prior
+
 __all__ = [
     "DENSE_LIMIT",
     "MULTISET_MAX_HORIZON",
@@ -53,19 +56,23 @@ def dense_size(k: int, horizon: int) -> int:
     return math.comb(horizon + 2 * k, 2 * k)
 
 
-def bayes_optimal_value(k: int, horizon: int) -> float:
-    """The exact Bayes-optimal expected total reward of ``horizon`` pulls of ``k`` uniform-prior
-    Bernoulli arms, e.g. 6.660 for ``k = 5, horizon = 10`` (no policy does better in expectation).
+def bayes_optimal_value(k: int, horizon: int, prior: Prior = UNIFORM) -> float:
+    """The exact Bayes-optimal expected total reward of ``horizon`` pulls of ``k`` Bernoulli arms
+    whose means are drawn from ``prior``, e.g. 6.660 for ``k = 5, horizon = 10`` under U[0, 1]
+    (no policy does better in expectation).
 
-    >>> round(bayes_optimal_value(2, 10), 3)
-    6.022
+    >>> round(bayes_optimal_value(2, 10), 3), round(bayes_optimal_value(1, 4, Prior(2, 5)), 4)
+    (6.022, 1.1429)
     """
-    return dynamic_program(k, horizon).value
+    return dynamic_program(k, horizon, prior=prior).value
 
 
 @functools.lru_cache(maxsize=8)
 def dynamic_program(
-    k: int, horizon: int, method: Literal["auto", "dense", "multiset"] = "auto"
+    k: int,
+    horizon: int,
+    method: Literal["auto", "dense", "multiset"] = "auto",
+    prior: Prior = UNIFORM,
 ) -> BayesOptimalDP:
     """The solved program for (k, horizon), cached. Raises ValueError where it is too large."""
     if k < 1 or horizon < 1:
@@ -82,9 +89,9 @@ def dynamic_program(
                 f"horizon 3462, 107, 36, 22 (C(horizon + 2k, 2k) <= {DENSE_LIMIT:,} states)"
             )
     if method == "dense":
-        return DenseDP(k, horizon)
+        return DenseDP(k, horizon, prior)
     if method == "multiset":
-        return MultisetDP(k, horizon)
+        return MultisetDP(k, horizon, prior)
     raise ValueError(f"method={method!r}: choose 'auto', 'dense' or 'multiset'")
 
 
@@ -93,7 +100,12 @@ class BayesOptimalDP(ABC):
 
     k: int
     horizon: int
+    prior: Prior
     value: float
+
+    def predictive(self, s, f):
+        """Probability that an arm with ``s`` successes and ``f`` failures pays next."""
+        return (s + self.prior.alpha) / (s + f + self.prior.alpha + self.prior.beta)
 
     @abstractmethod
     def action_values(self, successes: Tensor, failures: Tensor) -> Tensor:
@@ -124,8 +136,8 @@ def _compositions(t: int, m: int, cache: dict[tuple[int, int], np.ndarray]) -> n
 class DenseDP(BayesOptimalDP):
     """The program over ordered states ``(s_1, f_1, ..., s_k, f_k)``, vectorised by layers."""
 
-    def __init__(self, k: int, horizon: int) -> None:
-        self.k, self.horizon = k, horizon
+    def __init__(self, k: int, horizon: int, prior: Prior = UNIFORM) -> None:
+        self.k, self.horizon, self.prior = k, horizon, prior
         m = 2 * k
         self._m = m
         # binom[a, r] = C(a, r) for the combinatorial rank of the bars of a composition.
@@ -162,8 +174,7 @@ class DenseDP(BayesOptimalDP):
         succ = bars[:, None, :] + shift[None]  # (S, m, m-1)
         ranks = self._binom[succ, np.arange(1, m)].sum(axis=2)  # (S, m)
         nxt = values[self._offsets[t + 1] + ranks]  # (S, m): value after part j grows
-        s, f = states[:, 0::2], states[:, 1::2]
-        p = (s + 1.0) / (s + f + 2.0)
+        p = self.predictive(states[:, 0::2], states[:, 1::2])
         return p * (1.0 + nxt[:, 0::2]) + (1.0 - p) * nxt[:, 1::2]
 
     def action_values(self, successes: Tensor, failures: Tensor) -> Tensor:
@@ -186,8 +197,7 @@ class DenseDP(BayesOptimalDP):
         succ = bars[:, None, :] + shift[None]
         ranks = binom[succ, ar + 1].sum(dim=2)
         nxt = values[offsets[t + 1][:, None] + ranks]
-        s, f = states[:, 0::2].double(), states[:, 1::2].double()
-        p = (s + 1.0) / (s + f + 2.0)
+        p = self.predictive(states[:, 0::2].double(), states[:, 1::2].double())
         return p * (1.0 + nxt[:, 0::2]) + (1.0 - p) * nxt[:, 1::2]
 
 
@@ -198,8 +208,8 @@ State = tuple[tuple[int, int], ...]
 class MultisetDP(BayesOptimalDP):
     """The program over exchangeable states: sorted ``(s, f)`` of the touched arms, memoised."""
 
-    def __init__(self, k: int, horizon: int) -> None:
-        self.k, self.horizon = k, horizon
+    def __init__(self, k: int, horizon: int, prior: Prior = UNIFORM) -> None:
+        self.k, self.horizon, self.prior = k, horizon, prior
         self._values: dict[State, float] = {}
         self._q_cache: dict[State, dict[tuple[int, int], float]] = {}
         self.value = self._value(())
@@ -221,7 +231,7 @@ class MultisetDP(BayesOptimalDP):
             classes.add((0, 0))
         out = {}
         for s, f in classes:
-            p = (s + 1.0) / (s + f + 2.0)
+            p = self.predictive(s, f)
             win = self._value(_replace(state, (s, f), (s + 1, f)))
             lose = self._value(_replace(state, (s, f), (s, f + 1)))
             out[(s, f)] = p * (1.0 + win) + (1.0 - p) * lose

@@ -9,7 +9,7 @@ with ``seed=s`` plays exactly the episodes of :class:`BernoulliBanditEnv` reset 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,21 +20,20 @@ from gymnasium.vector.utils import batch_space
 from torch import Tensor
 
 from . import _rng
+from .prior import UNIFORM, Prior
 
-__all__ = ["BernoulliBanditEnv", "BernoulliBanditVectorEnv", "Prior", "observation_space"]
+__all__ = ["ENV_ID", "BernoulliBanditEnv", "BernoulliBanditVectorEnv", "observation_space"]
 
-Prior = Literal["uniform", "beta"]
+ENV_ID = "symlight/BernoulliBandit-v0"
+"""The registered id: ``gymnasium.make`` builds :class:`BernoulliBanditEnv`, ``make_vec``
+:class:`BernoulliBanditVectorEnv`."""
 
 
-def _check_args(k: int, horizon: int, prior: str, prior_a: float, prior_b: float) -> None:
+def _check_args(k: int, horizon: int) -> None:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
         raise ValueError(f"k={k!r}: the number of arms must be an integer >= 1")
     if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
         raise ValueError(f"horizon={horizon!r}: the number of pulls must be an integer >= 1")
-    if prior not in ("uniform", "beta"):
-        raise ValueError(f"prior={prior!r}: choose 'uniform' or 'beta'")
-    if not (prior_a > 0 and prior_b > 0):
-        raise ValueError(f"prior_a={prior_a!r}, prior_b={prior_b!r}: Beta parameters must be > 0")
 
 
 def observation_space(k: int, horizon: int) -> spaces.Dict:
@@ -67,13 +66,15 @@ class BernoulliBanditEnv(gym.Env):
     Symmetry: relabelling the arms permutes ``pulls``, ``successes`` and the action alike, so the
     optimal policy is equivariant over arms.
 
-    Each episode draws arm means ``p_1..p_k`` i.i.d. from the prior (``"uniform"``: U[0, 1];
-    ``"beta"``: Beta(prior_a, prior_b)). Action ``a`` in ``Discrete(k)`` pays 1 with probability
-    ``p_a``, else 0. After ``horizon`` pulls the episode is truncated (never terminated).
+    Each episode draws arm means ``p_1..p_k`` i.i.d. from ``prior`` (a
+    :class:`~symlight.tasks.bandit.prior.Prior` or a pair ``(α, β)``: Beta(α, β); U[0, 1] by
+    default). Action ``a`` in ``Discrete(k)`` pays 1 with probability ``p_a``, else 0. After
+    ``horizon`` pulls the episode is truncated (never terminated).
 
     Observation (:func:`observation_space`): ``pulls`` (k,) int64, ``successes`` (k,) int64,
     ``steps_left`` () int64. ``info["means"]`` holds the arm means (float64, the exact success
-    probabilities) for computing regret. ``reset(options={"means": p})`` plays fixed means.
+    probabilities), hidden state for measuring regret in simulation: a policy learns without it.
+    ``reset(options={"means": p})`` plays fixed means.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -82,13 +83,10 @@ class BernoulliBanditEnv(gym.Env):
         self,
         k: int = 10,
         horizon: int = 100,
-        prior: Prior = "uniform",
-        prior_a: float = 1.0,
-        prior_b: float = 1.0,
+        prior: Prior | tuple[float, float] = UNIFORM,
     ) -> None:
-        _check_args(k, horizon, prior, prior_a, prior_b)
-        self.k, self.horizon = int(k), int(horizon)
-        self.prior, self.prior_a, self.prior_b = prior, float(prior_a), float(prior_b)
+        _check_args(k, horizon)
+        self.k, self.horizon, self.prior = int(k), int(horizon), Prior.of(prior)
         self.action_space = spaces.Discrete(self.k)
         self.observation_space = observation_space(self.k, self.horizon)
         self._key: int | None = None
@@ -114,9 +112,7 @@ class BernoulliBanditEnv(gym.Env):
             self._thresholds = _thresholds_from_means(options["means"], (self.k,))
         else:
             u = _rng.stream(np.int64(means_key), np.arange(self.k, dtype=np.int64))
-            self._thresholds = _rng.thresholds_from_uniform(
-                u, self.prior, self.prior_a, self.prior_b
-            )
+            self._thresholds = self.prior.thresholds(u)
         self._means = self._thresholds / _rng.SCALE
         self._thr = self._thresholds.tolist()
         self._pulls = np.zeros(self.k, dtype=np.int64)
@@ -194,9 +190,7 @@ class BernoulliBanditVectorEnv(VectorEnv):
         num_envs: int,
         k: int = 10,
         horizon: int = 100,
-        prior: Prior = "uniform",
-        prior_a: float = 1.0,
-        prior_b: float = 1.0,
+        prior: Prior | tuple[float, float] = UNIFORM,
         device: str | torch.device = "cpu",
         autoreset_mode: str | AutoresetMode = AutoresetMode.NEXT_STEP,
     ) -> None:
@@ -210,9 +204,9 @@ class BernoulliBanditVectorEnv(VectorEnv):
         self.metadata = {**type(self).metadata, "autoreset_mode": self.autoreset_mode}
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs={num_envs!r}: must be an integer >= 1")
-        _check_args(k, horizon, prior, prior_a, prior_b)
+        _check_args(k, horizon)
         self.num_envs, self.k, self.horizon = num_envs, int(k), int(horizon)
-        self.prior, self.prior_a, self.prior_b = prior, float(prior_a), float(prior_b)
+        self.prior = Prior.of(prior)
         self.device = torch.device(device)
         self.single_observation_space = observation_space(self.k, self.horizon)
         self.single_action_space = spaces.Discrete(self.k)
@@ -278,10 +272,8 @@ class BernoulliBanditVectorEnv(VectorEnv):
             thr = thr.to(self.device)
         else:
             thr = _rng.stream(means_key[:, None], self._arms[None, :])
-            if self.prior != "uniform":
-                u = thr.cpu().numpy()
-                thr = _rng.thresholds_from_uniform(u, self.prior, self.prior_a, self.prior_b)
-                thr = torch.from_numpy(thr).to(self.device)
+            if not self.prior.uniform:
+                thr = torch.from_numpy(self.prior.thresholds(thr.cpu().numpy())).to(self.device)
         first = not hasattr(self, "_thr")
         m2 = mask[:, None]
         if first:

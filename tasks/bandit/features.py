@@ -6,7 +6,7 @@ arms permutes the features the same way (equivariant to S_k), and every feature 
 bounded range whatever the number of arms and the horizon:
 
 ====  =======================================================================
-  0   posterior mean ``a / (a + b)``, with ``a = α + successes``, ``b = β + failures``
+  0   posterior mean ``a / (a + b)``, with ``a = α + successes``, ``b = β + failures`` (the prior)
   1   posterior standard deviation, times 4 (about 1 for an untouched arm)
   2   ``log(1 + pulls) / 4``
   3   ``log(1 + steps_left) / 4``: how much exploring can still pay off
@@ -23,6 +23,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .prior import UNIFORM, Prior
+
 __all__ = ["NUM_FEATURES", "arm_features"]
 
 NUM_FEATURES = 7
@@ -33,21 +35,17 @@ def arm_features(
     pulls: Tensor,
     successes: Tensor,
     steps_left: Tensor,
-    prior: tuple[float, float] = (1.0, 1.0),
+    prior: Prior = UNIFORM,
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
     """Features of each arm: ``(..., k)`` counts and ``(...)`` steps left -> ``(..., k, 7)``.
 
     Equivariant to permutations of the arms: permuting ``pulls`` and ``successes`` along the
-    last axis permutes the output along its arm axis. ``prior`` is the Beta prior ``(α, β)`` of
-    the arm means (``(1, 1)``: uniform).
+    last axis permutes the output along its arm axis. ``prior`` is the prior of the arm means.
     """
+    a, b = prior.posterior(pulls, successes, dtype)
     pulls = pulls.to(dtype)
-    successes = successes.to(dtype)
     left = steps_left.to(dtype).unsqueeze(-1).expand_as(pulls)
-    alpha, beta = prior
-    a = successes + alpha
-    b = pulls - successes + beta
     total = a + b
     mean = a / total
     std = torch.sqrt(mean * (1 - mean) / (total + 1))

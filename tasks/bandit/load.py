@@ -8,15 +8,17 @@ from typing import Any
 
 import torch
 
-from .training import CHECKPOINT_KEY, BanditPolicyGradient, PolicyFunction
+from .policies import PolicyFunction
+from .prior import Prior
+from .training import CHECKPOINT_KEY, BanditPolicyGradient
 
 __all__ = ["load_checkpoint_module", "load_policy"]
 
 
 def load_checkpoint_module(
     checkpoint_path: str | Path, device: str | torch.device = "cpu"
-) -> tuple[BanditPolicyGradient, tuple[float, float]]:
-    """The :class:`BanditPolicyGradient` of a checkpoint (in eval mode) and its Beta prior.
+) -> tuple[BanditPolicyGradient, Prior]:
+    """The :class:`BanditPolicyGradient` of a checkpoint (in eval mode) and its prior.
 
     Raises a ValueError naming the checkpoint when it is not a bandit policy. The checkpoint is
     unpickled in full (it records how to rebuild its network): load only files you trust.
@@ -35,8 +37,7 @@ def load_checkpoint_module(
         path, map_location=device, weights_only=False
     )
     module.eval()
-    prior = tuple(float(v) for v in checkpoint[CHECKPOINT_KEY].get("prior", (1.0, 1.0)))
-    return module, prior
+    return module, Prior.of(checkpoint[CHECKPOINT_KEY].get("prior", (1.0, 1.0)))
 
 
 def load_policy(

@@ -1,14 +1,17 @@
-"""Classic bandit policies, batched over instances, on the environment's observation.
+"""Bandit policies, batched over instances, on the environment's observation: the classic ones,
+the exact Bayes-optimal one, and a network over the arms' features.
 
 Every policy is a callable ``policy(obs, generator=None) -> (B,) int64`` where ``obs`` holds
 ``pulls`` and ``successes`` (B, k) int64 and ``steps_left`` (B,) int64, as
 :class:`~symlight.tasks.bandit.BernoulliBanditVectorEnv` returns them and
-:func:`~symlight.tasks.bandit.rollout` passes them. Random numbers (exploration, tie-breaking,
-posterior samples) come from ``generator`` when one is given (on the observation's device).
+:func:`~symlight.tasks.bandit.play` passes them. Random numbers (exploration, tie-breaking,
+posterior samples) come from ``generator`` when one is given (on the observation's device). The
+policies that use posteriors take the task's :class:`~symlight.tasks.bandit.prior.Prior`.
 
 Symmetry: all of them are equivariant over arms in distribution. The index policies score each
 arm from its own statistics (and the time step) and pull the best score, breaking ties uniformly
-at random; the Bayes-optimal policy's action values are functions of exchangeable arm states.
+at random; the Bayes-optimal policy's action values are functions of exchangeable arm states; the
+network sees each arm's features, never its index.
 """
 
 from __future__ import annotations
@@ -18,21 +21,24 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .dp import BayesOptimalDP, bayes_optimal_value, dynamic_program
-from .sampling import beta
+from .features import arm_features
+from .prior import UNIFORM, Prior
 
 __all__ = [
     "BayesOptimalPolicy",
     "EpsilonGreedyPolicy",
     "GreedyPolicy",
     "IndexPolicy",
+    "PolicyFunction",
     "RandomPolicy",
     "ThompsonPolicy",
     "UCB1Policy",
     "argmax_random_ties",
     "bayes_optimal_value",
+    "classic_policies",
 ]
 
 Obs = Mapping[str, Tensor]
@@ -88,19 +94,23 @@ class IndexPolicy(ABC):
 
 
 class GreedyPolicy(IndexPolicy):
-    """Pulls the arm with the highest posterior mean ``(s + 1) / (n + 2)`` (uniform prior).
+    """Pulls the arm with the highest posterior mean ``(s + α) / (n + α + β)``.
 
-    This is the empirical mean with one pseudo-success and one pseudo-failure: an untried arm
-    scores 1/2, so the policy keeps an arm while it looks better than a fresh one.
+    Under the uniform prior this is ``(s + 1) / (n + 2)``, the empirical mean with one
+    pseudo-success and one pseudo-failure: an untried arm scores 1/2, so the policy keeps an arm
+    while it looks better than a fresh one.
     Symmetry: equivariant over arms (an index policy).
     """
 
+    def __init__(self, prior: Prior = UNIFORM) -> None:
+        self.prior = prior
+
     def scores(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
-        pulls, successes = _counts(obs)
-        return (successes + 1.0) / (pulls + 2.0)
+        a, b = self.prior.posterior(*_counts(obs))
+        return a / (a + b)
 
     def __repr__(self) -> str:
-        return "GreedyPolicy()"
+        return "GreedyPolicy()" if self.prior.uniform else f"GreedyPolicy({self.prior!r})"
 
 
 class EpsilonGreedyPolicy(GreedyPolicy):
@@ -109,9 +119,10 @@ class EpsilonGreedyPolicy(GreedyPolicy):
     Symmetry: equivariant over arms in distribution.
     """
 
-    def __init__(self, epsilon: float = 0.1) -> None:
+    def __init__(self, epsilon: float = 0.1, prior: Prior = UNIFORM) -> None:
         if not 0.0 <= epsilon <= 1.0:
             raise ValueError(f"epsilon={epsilon}: must lie in [0, 1]")
+        super().__init__(prior)
         self.epsilon = epsilon
 
     def __call__(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
@@ -151,37 +162,37 @@ class UCB1Policy(IndexPolicy):
 
 
 class ThompsonPolicy(IndexPolicy):
-    """Thompson sampling: pull the arm with the largest sample of its Beta(1 + s, 1 + f) posterior.
+    """Thompson sampling: pull the arm with the largest draw from its Beta(α + s, β + f) posterior.
 
     Symmetry: equivariant over arms in distribution (an index policy on random scores).
     """
 
+    def __init__(self, prior: Prior = UNIFORM) -> None:
+        self.prior = prior
+
     def scores(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
-        pulls, successes = _counts(obs)
-        a = successes.double() + 1.0
-        b = (pulls - successes).double() + 1.0
-        return beta(a, b, generator)
+        return self.prior.sample_posterior(*_counts(obs), generator)
 
     def __repr__(self) -> str:
-        return "ThompsonPolicy()"
+        return "ThompsonPolicy()" if self.prior.uniform else f"ThompsonPolicy({self.prior!r})"
 
 
 class BayesOptimalPolicy:
-    """The Bayes-optimal policy for ``k`` arms with uniform priors and ``horizon`` pulls.
+    """The Bayes-optimal policy for ``k`` arms with means drawn from ``prior`` and ``horizon`` pulls.
 
     It pulls an arm of largest action value, computed exactly by dynamic programming over Beta
     posteriors (:mod:`symlight.tasks.bandit.dp`); tied arms are chosen uniformly at random. Its
-    expected total reward is :func:`bayes_optimal_value` ``(k, horizon)``, the best any policy can
-    do in expectation. Raises ``ValueError`` where the program is too large (see
+    expected total reward is :func:`bayes_optimal_value` ``(k, horizon, prior)``, the best any
+    policy can do in expectation. Raises ``ValueError`` where the program is too large (see
     :func:`~symlight.tasks.bandit.dp.dynamic_program`).
 
     Symmetry: equivariant over arms in distribution (the action values of arms with equal
     statistics are equal, and ties are broken at random).
     """
 
-    def __init__(self, k: int, horizon: int) -> None:
+    def __init__(self, k: int, horizon: int, prior: Prior = UNIFORM) -> None:
         self.k, self.horizon = k, horizon
-        self.dp: BayesOptimalDP = dynamic_program(k, horizon)
+        self.dp: BayesOptimalDP = dynamic_program(k, horizon, prior=prior)
 
     def __call__(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
         pulls, successes = _counts(obs)
@@ -200,3 +211,39 @@ class BayesOptimalPolicy:
 
     def __repr__(self) -> str:
         return f"BayesOptimalPolicy(k={self.k}, horizon={self.horizon})"
+
+
+class PolicyFunction:
+    """A network over the arms' features (:mod:`.features`) as a batched policy.
+
+    ``policy(obs, generator) -> (B,) actions``. Greedy takes the arm with the largest logit (the
+    lowest index among ties); otherwise an arm is drawn from the softmax with ``generator``.
+    Symmetry: equivariant over arms (S_k) when ``net`` is.
+    """
+
+    def __init__(self, net: nn.Module, prior: Prior = UNIFORM, greedy: bool = True) -> None:
+        self.net, self.prior, self.greedy = net, prior, greedy
+
+    def logits(self, obs: Obs) -> Tensor:
+        dtype = next(self.net.parameters()).dtype
+        x = arm_features(obs["pulls"], obs["successes"], obs["steps_left"], self.prior, dtype)
+        return self.net(x).squeeze(-1)
+
+    @torch.no_grad()
+    def __call__(self, obs: Obs, generator: torch.Generator | None = None) -> Tensor:
+        logits = self.logits(obs)
+        if self.greedy:
+            return logits.argmax(-1)
+        probs = torch.softmax(logits.float(), -1)
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def classic_policies(prior: Prior = UNIFORM) -> dict[str, IndexPolicy | RandomPolicy]:
+    """The classic baselines played beside a learned policy, by metric suffix."""
+    return {
+        "random": RandomPolicy(),
+        "greedy": GreedyPolicy(prior),
+        "epsilon_greedy": EpsilonGreedyPolicy(0.1, prior),
+        "ucb1": UCB1Policy(),
+        "thompson": ThompsonPolicy(prior),
+    }

@@ -1,12 +1,10 @@
-"""BanditDataModule: what the bandit task declares, and the episodes and instances it deals.
+"""BanditDataModule: the bandit problem a policy is trained and evaluated on.
 
-The network sees one feature vector per arm (:mod:`.features`) and returns one logit per arm, so
-the task's output representation is ``Rep(1, order=1)``: the arms are the set, and permuting them
-permutes the logits. Training data are not a dataset but *episode specs*: each training batch names the number of arms,
-the horizon, the number of parallel episodes and a seed, and the policy-gradient module
-(:class:`~.training.BanditPolicyGradient`) plays them on the batched environment. Validation and
-test use fixed, seeded instances (arm means) for each cell ``(k, horizon)``; the classic policies
-are played once on the same instances and their figures cached.
+It declares the environment (a gymnasium id and its keyword arguments), the prior of the arm means,
+the cells ``(k, horizon)`` to train on and to evaluate on, and how many episodes each costs. It
+holds no data: :class:`~.training.BanditPolicyGradient` plays the environment. The network sees
+one feature vector per arm (:mod:`.features`) and returns one logit per arm, so the task's output
+representation is ``Rep(1, order=1)``: the arms are the set, and permuting them permutes the logits.
 """
 
 from __future__ import annotations
@@ -15,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
+from gymnasium.vector import VectorEnv
 from torch import Tensor
 from torch.utils.data import DataLoader
 from torchmetrics import MeanMetric, Metric
@@ -22,26 +21,16 @@ from torchmetrics import MeanMetric, Metric
 from symlight.core.rep import Rep
 
 from ..base import FreshBatches, SetTask, batch_loader, check_at_least
-from .evaluate import rollout
+from .env import ENV_ID
 from .features import NUM_FEATURES, arm_features
-from .policies import EpsilonGreedyPolicy, GreedyPolicy, RandomPolicy, ThompsonPolicy, UCB1Policy
-from .sampling import beta
+from .play import make_env
+from .policies import classic_policies
+from .prior import Prior
 
-__all__ = ["BanditDataModule", "Cell", "classic_policies"]
+__all__ = ["BanditDataModule", "Cell"]
 
 Cell = tuple[int, int]
 """``(k, horizon)``: number of arms and number of pulls of an episode."""
-
-
-def classic_policies() -> dict[str, Any]:
-    """The classic baselines played on the validation and test instances, by metric suffix."""
-    return {
-        "random": RandomPolicy(),
-        "greedy": GreedyPolicy(),
-        "epsilon_greedy": EpsilonGreedyPolicy(0.1),
-        "ucb1": UCB1Policy(),
-        "thompson": ThompsonPolicy(),
-    }
 
 
 def _as_list(value: int | Sequence[int], name: str) -> list[int]:
@@ -52,18 +41,26 @@ def _as_list(value: int | Sequence[int], name: str) -> list[int]:
 
 
 class BanditDataModule(SetTask):
-    """Bernoulli bandits with arm means drawn from a Beta prior; the arms are the set.
+    """Multi-armed bandits whose arm means are drawn from a prior; the arms are the set.
 
     Symmetry: relabelling the arms permutes the per-arm features and must permute the policy's
-    logits the same way (equivariant to S_k, one logit per arm). Episodes of every ``(k,
-    horizon)`` pair of ``k`` x ``horizon`` are mixed in training; validation and test report each
-    pair as its own loader (``val/regret@k=5,n=100``; a single pair logs plain ``val/regret``).
+    logits the same way (equivariant to S_k, one logit per arm). Training mixes episodes of every
+    ``(k, horizon)`` of ``k`` x ``train_horizon``; validation and test play each ``(k, horizon)``
+    of ``k`` x ``horizon`` as its own loader (``val/regret@k=5,n=100``; a single pair logs plain
+    ``val/regret``), on fixed instances: the environment seeded the same way for every policy.
 
-    Regret is the measure of the RL² table, ``n·E[max p] - total reward`` with
-    ``E[max p] = k/(k+1)`` under the uniform prior (``n·(expected best mean)`` in general);
-    ``pseudo_regret`` is ``Σ_t (max p - p_{a_t})`` on the instance itself.
+    Regret is the measure of the RL² table, ``n·E[max p] − total reward``, with ``E[max p]``
+    under the prior (``k/(k+1)`` for U[0, 1]).
 
     Args:
+        env: gymnasium id of the environment. ``symlight/BernoulliBandit-v0`` (the default) is
+            played by the torch vector env; any other id is vectorised with
+            ``gymnasium.make_vec`` and must take ``k`` and ``horizon`` keyword arguments and
+            observe ``pulls``, ``successes`` and ``steps_left``
+            (:func:`~symlight.tasks.bandit.observation_space`).
+        env_kwargs: further keyword arguments of the environment.
+        prior: Beta prior ``(α, β)`` of the arm means: ``symlight/BernoulliBandit-v0`` draws them
+            from it, and the policy's features, the classic policies and the regret assume it.
         k: number of arms, or a list to mix in training (and to evaluate on).
         horizon: pulls per episode, or a list to mix in training (and to evaluate on).
         train_horizon: horizons to mix in training instead of ``horizon`` (which then only
@@ -76,13 +73,16 @@ class BanditDataModule(SetTask):
         steps_per_epoch: training steps between validations.
         val_instances: fixed instances per ``(k, horizon)`` cell for validation.
         test_instances: fixed instances per cell for test.
-        prior: Beta prior ``(α, β)`` of the arm means.
-        seed: seeds training episodes and the fixed instances.
+        seed: seeds the order of the training cells, the training episodes and the fixed
+            instances.
 
     """
 
     def __init__(
         self,
+        env: str = ENV_ID,
+        env_kwargs: dict[str, Any] | None = None,
+        prior: tuple[float, float] = (1.0, 1.0),
         k: int | list[int] = 5,
         horizon: int | list[int] = 100,
         train_horizon: int | list[int] | None = None,
@@ -92,7 +92,6 @@ class BanditDataModule(SetTask):
         steps_per_epoch: int = 50,
         val_instances: int = 500,
         test_instances: int = 1000,
-        prior: tuple[float, float] = (1.0, 1.0),
         seed: int = 0,
     ) -> None:
         super().__init__()
@@ -112,12 +111,11 @@ class BanditDataModule(SetTask):
         )
         if min_envs > num_envs:
             raise ValueError(f"min_envs ({min_envs}) must not exceed num_envs ({num_envs})")
-        if len(prior) != 2 or min(prior) <= 0:
-            raise ValueError(f"prior must be two positive Beta parameters (α, β), got {prior!r}")
         self.save_hyperparameters()
+        self.env_id, self.env_kwargs = env, dict(env_kwargs or {})
+        self.prior = Prior.of(prior)
         self.num_envs, self.env_steps, self.min_envs = num_envs, env_steps, min_envs
         self.val_instances, self.test_instances = val_instances, test_instances
-        self.prior = (float(prior[0]), float(prior[1]))
         self.seed = seed
 
         self.rep_out = Rep(1, order=1)
@@ -127,41 +125,25 @@ class BanditDataModule(SetTask):
         single = len(self.eval_cells) == 1
         self.val_names = [""] if single else [f"@k={k_},n={n}" for k_, n in self.eval_cells]
         self.baselines = list(classic_policies())
-        self.train_batches = FreshBatches(self, self._draw_episodes, steps_per_epoch)
-        self._fixed: dict[str, list[dict[str, Any]]] = {}
+        self.train_batches = FreshBatches(self, self._draw_cell, steps_per_epoch)
 
-    # -- sizes --------------------------------------------------------------------------------
-    def _draw_episodes(self, gen: torch.Generator) -> dict[str, int]:
-        """One training batch: the (k, horizon) cell to play, its episode count and a seed."""
-        k, horizon = self.train_cells[
-            int(torch.randint(len(self.train_cells), (1,), generator=gen))
-        ]
-        return {
-            "k": k,
-            "horizon": horizon,
-            "num_envs": self.envs_for(horizon),
-            "seed": int(torch.randint(2**40, (1,), generator=gen)),
-        }
+    # -- the problem --------------------------------------------------------------------------
+    def make_env(
+        self, k: int, horizon: int, num_envs: int, device: torch.device | str = "cpu"
+    ) -> VectorEnv:
+        """``num_envs`` episodes of ``k`` arms and ``horizon`` pulls of the task's environment."""
+        return make_env(self.env_id, num_envs, k, horizon, self.prior, device, **self.env_kwargs)
 
     def envs_for(self, horizon: int) -> int:
         """Episodes played in parallel in a training step of this horizon."""
         return max(self.min_envs, min(self.num_envs, self.env_steps // horizon))
 
-    def expected_best(self, k: int) -> float:
-        """``E[max of k arm means]`` under the prior: ``k/(k+1)`` for the uniform prior (else
-        estimated from 100,000 seeded draws).
-        """
-        if self.prior == (1.0, 1.0):
-            return k / (k + 1)
-        draws = self.sample_means((100_000, k), torch.Generator().manual_seed(self.seed))
-        return float(draws.max(1).values.mean())
-
-    def sample_means(self, shape: tuple[int, int], generator: torch.Generator) -> Tensor:
-        """Arm means drawn from the prior with ``generator`` (reproducible)."""
-        if self.prior == (1.0, 1.0):
-            return torch.rand(shape, generator=generator)
-        alpha, beta_ = (torch.full(shape, p, dtype=torch.float64) for p in self.prior)
-        return beta(alpha, beta_, generator).to(torch.get_default_dtype())
+    def _draw_cell(self, gen: torch.Generator) -> dict[str, int]:
+        """What one training step plays: a cell drawn uniformly, and its number of episodes."""
+        k, horizon = self.train_cells[
+            int(torch.randint(len(self.train_cells), (1,), generator=gen))
+        ]
+        return {"k": k, "horizon": horizon, "num_envs": self.envs_for(horizon)}
 
     # -- the task contract ----------------------------------------------------------------------
     def metrics(self) -> Mapping[str, Metric]:
@@ -178,67 +160,36 @@ class BanditDataModule(SetTask):
             "the bandit task is evaluated by playing episodes: use BanditPolicyGradient"
         )
 
-    # -- data ---------------------------------------------------------------------------------
-    def _instances(self, stage: str) -> list[dict[str, Any]]:
-        """One batch per cell: fixed instances, baseline figures and states to check on."""
-        if stage not in self._fixed:
-            salt, count = (
-                (10_000, self.val_instances) if stage == "val" else (20_000, self.test_instances)
-            )
-            self._fixed[stage] = [
-                self._cell_batch(cell, count, salt + i) for i, cell in enumerate(self.eval_cells)
-            ]
-        return self._fixed[stage]
-
-    def _cell_batch(self, cell: Cell, count: int, salt: int) -> dict[str, Any]:
-        k, horizon = cell
-        gen = self.fixed_generator(salt)
-        means = self.sample_means((count, k), gen)
-        play_seed = int(torch.randint(2**40, (1,), generator=gen))
-        best = self.expected_best(k) * horizon
-        baselines: dict[str, Tensor] = {}
-        curves: dict[str, Tensor] = {}
-        states = None
-        for name, policy in classic_policies().items():
-            run = rollout(policy, means, horizon, torch.Generator().manual_seed(play_seed))
-            baselines[name] = best - run["total_reward"]
-            curves[name] = run["pseudo_regret"].mean(0).cumsum(0)
-            if name == "thompson":
-                states = _states(run["actions"], run["rewards"], k, horizon, gen)
-        pulls, successes, steps_left = states
-        x = arm_features(pulls, successes, steps_left, self.prior)
-        return {
-            "x": x,
-            "mask": torch.ones(count, k, dtype=torch.bool),
-            "means": means,
-            "best": torch.full((count,), best),
-            "horizon": horizon,
-            "seed": play_seed,
-            **{f"regret_{name}": value for name, value in baselines.items()},
-            **{f"curve_{name}": value for name, value in curves.items()},
-        }
-
+    # -- loaders ------------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
         return DataLoader(self.train_batches, batch_size=None)
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [batch_loader([b]) for b in self._instances("val")]
+        return [batch_loader([self._cell(cell, self.val_instances, 10_000 + i)])
+                for i, cell in enumerate(self.eval_cells)]  # fmt: skip
 
     def test_dataloader(self) -> list[DataLoader]:
-        return [batch_loader([b]) for b in self._instances("test")]
+        return [batch_loader([self._cell(cell, self.test_instances, 20_000 + i)])
+                for i, cell in enumerate(self.eval_cells)]  # fmt: skip
 
-
-def _states(
-    actions: Tensor, rewards: Tensor, k: int, horizon: int, gen: torch.Generator
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Per instance, the counts after a random number of steps of a played episode.
-
-    ``actions`` and ``rewards`` are ``(B, horizon)``.
-    """
-    count = actions.shape[0]
-    t = torch.randint(horizon, (count,), generator=gen)
-    played = torch.arange(horizon)[None, :] < t[:, None]  # (B, T)
-    onehot = torch.nn.functional.one_hot(actions.long(), k) * played[..., None]
-    pulls = onehot.sum(1)
-    successes = (onehot * rewards.long()[..., None]).sum(1)
-    return pulls, successes, horizon - t
+    def _cell(self, cell: Cell, instances: int, salt: int, states: int = 64) -> dict[str, Any]:
+        """An evaluation cell: ``instances`` episodes of the env reset with ``seed``, plus
+        ``states`` random observations of the cell as features (``x``, ``mask``), on which
+        ``EquivarianceCheck`` measures the policy.
+        """
+        k, horizon = cell
+        gen = self.fixed_generator(salt)
+        t = torch.randint(horizon, (states,), generator=gen)
+        arms = torch.randint(k, (states, horizon), generator=gen)
+        played = (torch.arange(horizon) < t[:, None])[..., None]
+        pulls = (torch.nn.functional.one_hot(arms, k) * played).sum(1)
+        rates = torch.rand(states, k, generator=gen)
+        successes = torch.binomial(pulls.float(), rates, generator=gen).long()
+        return {
+            "k": k,
+            "horizon": horizon,
+            "instances": instances,
+            "seed": int(torch.randint(2**40, (1,), generator=gen)),
+            "x": arm_features(pulls, successes, horizon - t, self.prior),
+            "mask": torch.ones(states, k, dtype=torch.bool),
+        }
