@@ -8,14 +8,14 @@ Measures instance-steps per second (environment steps x instances, per second of
   times with uniformly random actions drawn on the device (autoresets included: horizon 100);
 - ``gymnasium.vector.SyncVectorEnv`` over ``num_envs`` copies of ``BernoulliBanditEnv``, stepped
   ``--sync-steps`` times (it is slow) with random actions from NumPy;
-- ``rollout(UCB1Policy(), ...)``, the evaluation helper, on ``num_envs`` fixed instances for
-  ``--rollout-horizon`` pulls (policy included);
+- ``play(UCB1Policy(), ...)``, the loop training and evaluation share, on ``num_envs``
+  instances of the vector env for ``--rollout-horizon`` pulls (policy and recording included);
 
 all in the same run (on a GPU, after checking that the vector env there plays exactly the
 episodes it plays on the CPU), ``--repeats`` times interleaved, with ``--threads`` torch CPU
 threads (one by default: on a CPU shared with other jobs, more threads mostly wait for each
 other). Prints the medians and the ratio to SyncVectorEnv as a Markdown table. ``--policies``
-adds the time ``rollout`` takes for each classic policy at the sizes of the bandit table (1000
+adds the time ``play`` takes for each classic policy at the sizes of the bandit table (1000
 instances x 500 pulls; the Bayes-optimal policy on 20,000 instances x 10 pulls, the build of its
 program excluded).
 """
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from gymnasium.vector import SyncVectorEnv
 
-from symlight.tasks.bandit import BernoulliBanditEnv, BernoulliBanditVectorEnv, UCB1Policy, rollout
+from symlight.tasks.bandit import BernoulliBanditEnv, BernoulliBanditVectorEnv, UCB1Policy, play
 
 from _runs import machine
 
@@ -83,17 +83,17 @@ def time_sync(n: int, k: int, horizon: int, steps: int) -> float:
 
 def time_rollout(n: int, k: int, horizon: int, device: torch.device) -> float:
     gen = torch.Generator(device=device).manual_seed(0)
-    means = torch.rand(n, k, generator=gen, device=device, dtype=torch.float64)
-    rollout(UCB1Policy(), means, 5, generator=gen)  # warm-up
+    play(UCB1Policy(), BernoulliBanditVectorEnv(n, k, 5, device=device), 0, gen)  # warm-up
+    env = BernoulliBanditVectorEnv(n, k, horizon, device=device)
     sync_device(device)
     start = time.perf_counter()
-    rollout(UCB1Policy(), means, horizon, generator=gen)
+    play(UCB1Policy(), env, 0, gen)
     sync_device(device)
     return n * horizon / (time.perf_counter() - start)
 
 
 def time_policies(device: torch.device) -> list[tuple[str, int, int, int, float]]:
-    """Seconds ``rollout`` takes per policy on the instance counts of the bandit table."""
+    """Seconds ``play`` takes per policy on the instance counts of the bandit table."""
     from symlight.tasks.bandit import (
         BayesOptimalPolicy,
         EpsilonGreedyPolicy,
@@ -108,10 +108,10 @@ def time_policies(device: torch.device) -> list[tuple[str, int, int, int, float]
     out = []
     for policy, b, k, n in cases:
         gen = torch.Generator(device=device).manual_seed(0)
-        means = torch.rand(b, k, generator=gen, device=device, dtype=torch.float64)
+        env = BernoulliBanditVectorEnv(b, k, n, device=device)
         sync_device(device)
         start = time.perf_counter()
-        rollout(policy, means, n, generator=gen)
+        play(policy, env, 0, gen)
         sync_device(device)
         out.append((repr(policy), b, k, n, time.perf_counter() - start))
     return out
@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--rollout-horizon", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
-        "--policies", action="store_true", help="also time rollout of each classic policy"
+        "--policies", action="store_true", help="also time play of each classic policy"
     )
     parser.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (0: torch's default)"
@@ -155,12 +155,12 @@ def main() -> None:
     rows = [
         (f"`BernoulliBanditVectorEnv` on {device}, {args.steps} steps", "vector"),
         (f"`SyncVectorEnv` of `BernoulliBanditEnv`, {args.sync_steps} steps", "sync"),
-        (f"`rollout(UCB1Policy())` on {device}, {args.rollout_horizon} pulls", "rollout"),
+        (f"`play(UCB1Policy())` on {device}, {args.rollout_horizon} pulls", "rollout"),
     ]
     for label, name in rows:
         print(f"| {label} | {med[name]:,.0f} | {med[name] / med['sync']:,.1f} |")
     if args.policies:
-        print("\n| `rollout` of | instances | k | pulls | seconds |")
+        print("\n| `play` of | instances | k | pulls | seconds |")
         print("|---|---:|---:|---:|---:|")
         for name, b, k, n, seconds in time_policies(device):
             print(f"| `{name}` | {b} | {k} | {n} | {seconds:.2f} |")
