@@ -366,3 +366,18 @@ def test_the_simulation_only_variant_reads_the_simulators_means_and_nothing_else
         tiny_trainer(tmp_path / "other").fit(
             small_policy(advantage="expected_reward"), datamodule=other
         )
+
+
+def test_the_regret_figure_has_one_legend_for_all_panels():
+    from symlight.tasks.bandit.evaluation import regret_figure
+
+    steps = torch.arange(1, 51, dtype=torch.float32)
+    curves = {"policy": steps.sqrt(), "random": 0.4 * steps, "thompson": 2 * steps.sqrt()}
+    fig = regret_figure([(f"@k={k},n=50", curves) for k in (2, 3, 4, 5)])
+    panels = [ax for ax in fig.axes if ax.axison]
+    assert len(panels) == 4 and all(ax.get_legend() is None for ax in fig.axes)
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["policy", "random", "thompson"]
+    assert min(t.get_fontsize() for t in legend.get_texts()) >= 12
+    # the y axis follows the learned and classic policies, not the random one
+    assert panels[0].get_ylim()[1] == pytest.approx(1.15 * 2 * 50**0.5)

@@ -10,12 +10,12 @@ cell and their figures kept. Logged per cell as ``val/regret@k=5,n=100``, and ov
   classic policies' ``regret_<name>``;
 - ``pseudo_regret``: ``Σ_t (max p − p_{a_t})``, where the simulator's means are known
   (``symlight/BernoulliBandit-v0``), and a figure of it over time, the policy against the classic
-  policies, one panel per cell.
+  policies, one panel per cell (:func:`regret_figure`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 import torch
@@ -27,7 +27,7 @@ from .env import BernoulliBanditVectorEnv
 from .play import Episodes, play, pseudo_regret
 from .policies import classic_policies
 
-__all__ = ["epoch_end", "setup", "step"]
+__all__ = ["epoch_end", "regret_figure", "setup", "step"]
 
 Stage = Literal["val", "test"]
 
@@ -102,6 +102,49 @@ def epoch_end(module, stage: Stage) -> None:
     experiment = getattr(module.logger, "experiment", None) if module.logger else None
     if trainer.global_rank != 0 or not hasattr(experiment, "add_figure"):
         return
-    from .plots import regret_figure
-
     experiment.add_figure(f"{stage}/regret_over_time", regret_figure(curves), module.global_step)
+
+
+# -- the figure -----------------------------------------------------------------------------------
+STYLES = {"policy": {"linewidth": 2.8, "color": "black", "zorder": 3}}
+
+
+def regret_figure(cells: Sequence[tuple[str, Mapping[str, Tensor]]]):
+    """One panel per ``(title, {policy name: mean cumulative regret (T,)})``.
+
+    Sized for TensorBoard's image card: small panels, 13-point text, one legend for all panels
+    below them. The y axis stops a little above the highest curve but the random policy's, which
+    would otherwise flatten the others (its line runs off the top).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(len(cells), 3)
+    rows = (len(cells) + cols - 1) // cols
+    height = 2.5 * rows + 0.45  # inches: the panels and the legend's row
+    with plt.rc_context({"font.size": 13, "axes.titlesize": 13}):
+        fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, height), squeeze=False)
+        for ax, (title, curves) in zip(axes.flat, cells):
+            top = 0.0
+            for name, curve in curves.items():
+                values = curve.numpy()
+                style = STYLES.get(name, {"linewidth": 1.6, "alpha": 0.85})
+                ax.plot(range(1, len(values) + 1), values, label=name, **style)
+                if name != "random":
+                    top = max(top, float(values.max()))
+            bottom = min(0.0, min(float(c.min()) for c in curves.values()))
+            ax.set_ylim(bottom, 1.15 * top if top > 0 else None)
+            ax.set_title(title.lstrip("@") or "regret over time")
+        for ax in axes[-1]:
+            ax.set_xlabel("pull")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("regret so far")
+        for ax in list(axes.flat)[len(cells) :]:
+            ax.axis("off")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
+                   handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)  # fmt: skip
+        fig.tight_layout(rect=(0, 0.4 / height, 1, 1), pad=0.3)
+    return fig
