@@ -225,6 +225,10 @@ def test_bad_task_arguments_fail_clearly():
         BanditDataModule(horizon=[10, -1])
     with pytest.raises(ValueError, match="prior"):
         BanditDataModule(prior=(0.0, 1.0))
+    with pytest.raises(ValueError, match="env='NoSuch-v0' is not a registered gymnasium id"):
+        BanditDataModule(env="NoSuch-v0")
+    with pytest.raises(ValueError, match="CartPole-v1 cannot be built as a bandit of k arms"):
+        BanditDataModule(env="CartPole-v1").make_env(5, 10, 2)
 
 
 # -- the command line ---------------------------------------------------------------------------

@@ -88,9 +88,14 @@ def make_env(
     """
     if env_id == ENV_ID:
         return BernoulliBanditVectorEnv(num_envs, k, horizon, prior=prior, device=device, **kwargs)
-    env = gymnasium.make_vec(
-        env_id, num_envs=num_envs, vectorization_mode="sync", k=k, horizon=horizon, **kwargs
-    )
+    try:
+        env = gymnasium.make_vec(
+            env_id, num_envs=num_envs, vectorization_mode="sync", k=k, horizon=horizon, **kwargs
+        )
+    except TypeError as error:  # a constructor without k= or horizon=
+        raise ValueError(
+            f"{env_id} cannot be built as a bandit of k arms and a horizon: {error}"
+        ) from None
     expected = observation_space(k, horizon)
     space = env.single_observation_space
     if not isinstance(space, spaces.Dict) or any(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import gymnasium
 import torch
 from gymnasium.vector import VectorEnv
 from torch import Tensor
@@ -111,6 +112,10 @@ class BanditDataModule(SetTask):
         )
         if min_envs > num_envs:
             raise ValueError(f"min_envs ({min_envs}) must not exceed num_envs ({num_envs})")
+        try:
+            gymnasium.spec(env)
+        except gymnasium.error.Error as error:
+            raise ValueError(f"env={env!r} is not a registered gymnasium id ({error})") from None
         self.save_hyperparameters()
         self.env_id, self.env_kwargs = env, dict(env_kwargs or {})
         self.prior = Prior.of(prior)
