@@ -239,11 +239,11 @@ def test_bad_sweep_configs_fail_with_one_clear_line(tmp_path, capsys):
     path.write_text("base: argmax.yaml\ngrid: {net: [a\n")
     with pytest.raises(UsageError, match="not valid YAML"):
         load_sweep(str(path))
-    assert load_sweep("argmax_targets").total == 6 * 4 * 3
-    assert load_sweep("sweeps/argmax_width.yaml").total == 2 * 2 * 2 * 3
+    assert load_sweep("argmax_targets").total == 6 * 4 * 2 * 5
+    assert load_sweep("sweeps/argmax_width.yaml").total == 2 * 2 * 2 * 5
     # the bandit and anomaly sweeps are configs over their tasks' documented keys
     assert load_sweep("bandit").objective == "val/regret@k=10,n=100"
-    assert load_sweep("anomaly.yaml").base == "anomaly.yaml" and load_sweep("anomaly").total == 12
+    assert load_sweep("anomaly.yaml").base == "anomaly.yaml" and load_sweep("anomaly").total == 4 * 2 * 5
     # on the command line: one line and exit status 2, as every usage error
     path.write_text("base: argmax.yaml\ngrids: {}\n")
     assert "unknown keys ['grids']" in error_line(capsys, ["sweep", "--config", str(path)])
