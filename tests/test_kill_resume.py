@@ -48,6 +48,7 @@ TASKS = {
             "--data.init_args.horizon=10",
             "--data.init_args.train_horizon=[5,10]",
             "--data.init_args.num_envs=64",
+            "--data.init_args.min_envs=32",
             "--data.init_args.env_steps=640",
             "--data.init_args.steps_per_epoch=12",
             "--data.init_args.val_instances=32",
