@@ -112,8 +112,9 @@ STYLES = {"policy": {"linewidth": 2.8, "color": "black", "zorder": 3}}
 def regret_figure(cells: Sequence[tuple[str, Mapping[str, Tensor]]]):
     """One panel per ``(title, {policy name: mean cumulative regret (T,)})``.
 
-    Sized for TensorBoard's image card: small panels, 13-point text, one legend for all panels
-    below them. The y axis stops a little above the highest curve but the random policy's, which
+    Sized for TensorBoard's image card, which shows an image about 300 pixels wide: two
+    columns of panels (about 520 pixels in all) and 16-point text, so the legend (one for all
+    panels, below them) reads at about 11 pixels on the card. The y axis stops a little above the highest curve but the random policy's, which
     would otherwise flatten the others (its line runs off the top).
     """
     import matplotlib
@@ -121,11 +122,13 @@ def regret_figure(cells: Sequence[tuple[str, Mapping[str, Tensor]]]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    cols = min(len(cells), 3)
+    cols = min(len(cells), 2)
     rows = (len(cells) + cols - 1) // cols
-    height = 2.5 * rows + 0.45  # inches: the panels and the legend's row
-    with plt.rc_context({"font.size": 13, "axes.titlesize": 13}):
-        fig, axes = plt.subplots(rows, cols, figsize=(3.1 * cols, height), squeeze=False)
+    legend_rows = 2
+    height = 2.2 * rows + 0.4 * legend_rows  # inches: the panels and the legend's rows
+    text = {"font.size": 16, "axes.titlesize": 16, "xtick.labelsize": 13, "ytick.labelsize": 13}
+    with plt.rc_context(text):
+        fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, height), squeeze=False)
         for ax, (title, curves) in zip(axes.flat, cells):
             top = 0.0
             for name, curve in curves.items():
@@ -144,7 +147,8 @@ def regret_figure(cells: Sequence[tuple[str, Mapping[str, Tensor]]]):
         for ax in list(axes.flat)[len(cells) :]:
             ax.axis("off")
         handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False,
-                   handlelength=1.2, columnspacing=1.0, borderaxespad=0.2)  # fmt: skip
-        fig.tight_layout(rect=(0, 0.4 / height, 1, 1), pad=0.3)
+        fig.legend(handles, labels, loc="lower center", ncol=-(-len(labels) // legend_rows),
+                   frameon=False, handlelength=1.0, columnspacing=0.6, borderaxespad=0.1,
+                   fontsize=15)  # fmt: skip
+        fig.tight_layout(rect=(0, 0.4 * legend_rows / height, 1, 1), pad=0.3)
     return fig
