@@ -283,3 +283,89 @@ def test_state_is_checked_and_needs_a_reset():
         env.step(torch.zeros(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="agent_pos"):
         env.state = make_state([[0.0, 0.0]] * 3, [[0.0, 0.0]] * 3)  # one instance, not two
+
+
+# --- the PettingZoo ParallelEnv and states from observations -------------------------------------
+
+
+def test_parallel_env_passes_pettingzoo_api_test():
+    parallel_test = pytest.importorskip("pettingzoo.test")
+    from symlight.tasks.navigation.parallel import SpreadParallelEnv
+
+    env = SpreadParallelEnv(agents=4, landmarks=2, max_steps=7)
+    parallel_test.parallel_api_test(env, num_cycles=20)
+    assert env.observation_space("agent_3").shape == (4 + 2 * 2 + 4 * 3,)
+
+
+def test_parallel_env_plays_an_episode_as_mpe2_does():
+    pytest.importorskip("pettingzoo")
+    from symlight.tasks.navigation.parallel import SpreadParallelEnv, state_from_observations
+
+    env = SpreadParallelEnv(agents=3)
+    obs, infos = env.reset(seed=5)
+    assert list(obs) == env.agents == ["agent_0", "agent_1", "agent_2"] and infos["agent_0"] == {}
+    again, _ = env.reset(seed=5)
+    assert all(np.array_equal(obs[a], again[a]) for a in obs)
+    assert obs["agent_0"].dtype == np.float32 and env.state().shape == (3 * 18,)
+    rng = np.random.default_rng(0)
+    for t in range(25):
+        state = state_from_observations(obs, dtype=F64)
+        torch.testing.assert_close(state.agent_pos, env.env.state.agent_pos, rtol=0, atol=1e-6)
+        torch.testing.assert_close(
+            state.landmark_pos, env.env.state.landmark_pos, rtol=0, atol=1e-6
+        )
+        actions = {a: rng.integers(ACTIONS) for a in env.agents}
+        obs, rewards, terms, truncs, _ = env.step(actions)
+        assert (
+            set(rewards)
+            == set(terms)
+            == set(truncs)
+            == set(obs)
+            == {"agent_0", "agent_1", "agent_2"}
+        )
+        assert all(isinstance(r, float) for r in rewards.values()) and not any(terms.values())
+        assert all(truncs.values()) == (t == 24)
+    assert env.agents == []
+    with pytest.raises(RuntimeError, match="reset"):
+        env.step({})
+
+
+def test_parallel_env_rejects_bad_actions():
+    pytest.importorskip("pettingzoo")
+    from symlight.tasks.navigation.parallel import SpreadParallelEnv
+
+    env = SpreadParallelEnv(agents=2)
+    env.reset(seed=0)
+    for actions, match in [
+        ({"agent_0": 0}, "agent_1"),
+        ({"agent_0": 0, "agent_1": 5}, "0..4"),
+        ({"agent_0": 0, "agent_1": -1}, "0..4"),
+        ({"agent_0": 0, "agent_1": 1.0}, "integers"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            env.step(actions)
+
+
+def test_state_from_mpe2_observations_recovers_its_world(mpe2_env):
+    from symlight.tasks.navigation.parallel import state_from_observations
+
+    obs, _ = mpe2_env.reset(seed=11)
+    rng = np.random.default_rng(11)
+    for _ in range(6):  # with velocities
+        obs, *_ = mpe2_env.step({a: int(rng.integers(ACTIONS)) for a in mpe2_env.agents})
+    world = world_state(mpe2_env)
+    state = state_from_observations(obs)
+    assert state.agent_pos.dtype == torch.float32 and state.agent_pos.shape == (1, 3, 2)
+    for name in ("agent_pos", "agent_vel", "landmark_pos"):
+        torch.testing.assert_close(
+            getattr(state, name).double(), getattr(world, name), rtol=0, atol=1e-6
+        )
+    assert state_from_observations(obs, landmarks=3).landmark_pos.shape == (1, 3, 2)
+    with pytest.raises(ValueError, match="show 3 landmarks, not 4"):
+        state_from_observations(obs, landmarks=4)
+    with pytest.raises(ValueError, match="not"):
+        state_from_observations({"agent_0": obs["agent_0"], "agent_1": obs["agent_1"][:16]})
+    with pytest.raises(ValueError, match="not"):
+        state_from_observations({"agent_0": obs["agent_0"][:17]})  # odd: no whole landmark
+    with pytest.raises(ValueError, match="empty"):
+        state_from_observations({})
