@@ -34,6 +34,7 @@ Scaling with ``N`` (both options of :class:`NavigationEnv`, both equal to mpe2 a
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import torch
@@ -216,20 +217,24 @@ class NavigationEnv:
     ) -> None:
         landmarks = agents if landmarks is None else landmarks
         for name, value in (("num_envs", num_envs), ("agents", agents), ("landmarks", landmarks)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
                 raise ValueError(f"{name}={value!r}: must be an integer >= 1")
         arena = default_arena(agents) if arena is None else float(arena)
         if not arena > 0:
             raise ValueError(f"arena={arena!r}: the arena's half-width must be > 0")
         max_steps = default_max_steps(agents) if max_steps is None else max_steps
-        if isinstance(max_steps, bool) or not isinstance(max_steps, int) or max_steps < 1:
+        if (
+            isinstance(max_steps, bool)
+            or not isinstance(max_steps, numbers.Integral)
+            or max_steps < 1
+        ):
             raise ValueError(f"max_steps={max_steps!r}: must be an integer >= 1")
         if not 0.0 <= local_ratio <= 1.0:
             raise ValueError(f"local_ratio={local_ratio!r}: must lie in [0, 1]")
         if not dtype.is_floating_point:
             raise ValueError(f"dtype={dtype}: must be a floating-point dtype")
-        self.num_envs, self.agents, self.landmarks = num_envs, agents, landmarks
-        self.arena, self.max_steps, self.local_ratio = arena, max_steps, float(local_ratio)
+        self.num_envs, self.agents, self.landmarks = int(num_envs), int(agents), int(landmarks)
+        self.arena, self.max_steps, self.local_ratio = arena, int(max_steps), float(local_ratio)
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self.dtype = dtype
         self.generator = torch.Generator(device=self.device)
