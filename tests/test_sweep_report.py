@@ -18,6 +18,7 @@ from symlight.app.sweep import main as sweep
 from symlight.app.sweep.config import parse_sweep
 from symlight.app.sweep.paired import NO_DIFFERENCE, interval
 from symlight.app.sweep.record import read_record, sweep_record, write_record
+from symlight.app.sweep.report import results_table
 
 CONFIG = """\
 base: argmax.yaml
@@ -194,3 +195,14 @@ def test_report_of_a_csv_that_is_not_a_record_is_one_line_exit_2(tmp_path, capsy
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("symlight: error: sweep --report: ")
     assert "plain.csv is not a sweep record" in lines[0]
+
+
+@pytest.mark.parametrize(
+    "record",
+    sorted((Path(__file__).resolve().parents[1] / "docs" / "heuristics").glob("*.csv")),
+    ids=lambda path: path.stem,
+)
+def test_committed_heuristics_tables_are_what_their_records_give(record):
+    cfg, trials = read_record(record)
+    committed = record.with_suffix("") / "results.md"
+    assert committed.read_text() == results_table(trials, cfg)
