@@ -37,8 +37,8 @@ class ObservationPolicy:
     the agents (their names) change or their positions are not where the previous observation's
     velocities take them (mpe2 moves each agent by ``dt`` times its velocity before updating
     the velocity, so within an episode they always are): so the same callable plays episode
-    after episode without being told. Symmetry: as ``policy``'s, relabelling the agents of
-    ``obs`` relabels the actions.
+    after episode without being told; ``step`` holds the step number of the last observation.
+    Symmetry: as ``policy``'s; relabelling the agents of ``obs`` relabels the actions.
     """
 
     def __init__(self, policy: Policy, device: str | torch.device = "cpu",
