@@ -186,3 +186,17 @@ def test_a_checkpoint_of_another_task_is_one_line(argmax_checkpoint, tmp_path, m
     line = fails(["validate", "--config", "navigation", f"--ckpt_path={argmax_checkpoint}"], capsys)
     assert "checkpoint of the task ArgmaxDataModule" in line
     assert "this command's task is NavigationDataModule" in line
+
+
+@pytest.mark.slow
+def test_the_shipped_config_learns_to_cover_three_landmarks(tmp_path, monkeypatch):
+    """About a third of navigation.yaml's updates, validated at N = 3 only (minutes)."""
+    monkeypatch.chdir(tmp_path)
+    cli = main(
+        ["fit", "--config", "navigation", "--trainer.max_epochs=7",
+         "--trainer.enable_progress_bar=false", "--data.init_args.val_agents=[3]"]
+    )  # fmt: skip
+    logged = {name: float(value) for name, value in cli.trainer.callback_metrics.items()}
+    assert logged["val/return@N=3"] > logged["val/return_nearest@N=3"]
+    assert logged["val/coverage@N=3"] >= 0.8 * logged["val/coverage_oracle@N=3"]
+    assert logged["equivariance/max_rel_error"] < 1e-4

@@ -60,12 +60,17 @@ __all__ = [
 ]
 
 LANDMARK_FEATURES = 5
-"""Per (agent ``i``, landmark ``j``): ``l_j - a_i`` (2), ``|l_j - a_i|`` and ``v_i`` (2)."""
+"""Per (agent ``i``, landmark ``j``): ``l_j - a_i`` (2) and its length, both shortened to the
+reach (:func:`features`), and ``v_i`` (2)."""
 
 AGENT_FEATURES = 6
-"""Per (agent ``i``, agent ``k``): ``a_k - a_i`` (2), ``|a_k - a_i|``, ``v_k - v_i`` (2) and
-``1`` for another agent, ``0`` for ``k = i`` (so that a pool over ``k`` can leave ``i`` out)."""
+"""Per (agent ``i``, agent ``k``): ``a_k - a_i`` (2) and its length, shortened to the reach,
+``v_k - v_i`` (2) and ``1`` for another agent, ``0`` for ``k = i`` (so that a pool over ``k`` can
+leave ``i`` out)."""
 
+
+TIE_BREAK = 1e-3
+"""Weight of an agent's own preference where its assignment weights tie (CentralisedPolicy)."""
 
 OUTPUT = Rep(ACTIONS, (1, 0))
 """What every policy returns per agent: ``5x(1,0)``, logits over the agents, none over the
@@ -200,26 +205,29 @@ class CentralisedPolicy(NavigationNetwork):
     permutes the logits the same way, relabelling the landmarks leaves them unchanged, and the
     value is invariant to both: ``f((P, Q)·s) = (P·logits, value)``.
 
-    Layers over agents x landmarks (``h_ij``, rep ``Hx(1,1)``):
+    It reads the state as sets (:func:`features`, relative positions shortened to ``reach``)
+    and computes a vector ``h_ij`` per (agent, landmark) pair (rep ``Hx(1,1)``):
 
-    1. ``h = relu(A x_ij + B y_i·)``: :class:`~symlight.models.ProductLinear` maps of the agent x
-       landmark features (``(1,1) -> (1,1)``, 4 basis maps: the pair, its row, its column, all)
-       and of the agent x agent features (``(2,0) -> (1,0)``, the 5 maps from pairs to agents),
-       broadcast over the landmarks;
+    1. ``h = relu(A x + B y)``: :class:`~symlight.models.ProductLinear` maps of the agent x
+       landmark features ``x`` (``(1,1) -> (1,1)``, 4 basis maps: the pair, its row, its
+       column, all) and of the agent x agent features ``y`` (``(2,0) -> (1,0)``, the 5 maps from
+       pairs to agents), broadcast over the landmarks;
     2. ``blocks`` residual blocks of two complete ``(1,1) -> (1,1)`` maps, so every pair sees
        how near the other agents are to its landmark (a column pool) and which other landmarks
        its agent has (a row pool);
     3. an assignment: a score per pair, normalised by ``sinkhorn`` Sinkhorn rounds over the
        agents and the landmarks into a soft assignment ``w_ij`` (each landmark's weights sum to
-       one over the agents, each agent's nearly to one over the landmarks), and each agent's
-       summary ``[Σ_j w_ij h_ij, max_j h_ij]`` (with ``sinkhorn: 0``, a softmax over each
-       agent's landmarks instead);
-    4. a shared MLP from each agent's summary to its 5 logits, and an MLP from the mean and max
-       of ``h`` over every pair, and the step number, to the value.
+       one over the agents, each agent's nearly to one over the landmarks; with ``sinkhorn:
+       0``, a softmax over each agent's landmarks). Each agent's summary is ``Σ_j w_ij h_ij``,
+       ``max_j h_ij`` and the features ``x_ij*`` of its own landmark ``j* = argmax_j w_ij``,
+       read exactly: where it is going;
+    4. a shared MLP from each agent's summary to its 5 logits, and an MLP from the mean and the
+       max of ``h`` over all pairs, and the step number, to the value.
 
-    Every map is equivariant, so the network is too, for any N and M. Pooling over the sets is
-    ``pooling`` (``max`` by default, which does not change with the number of agents at
-    constant density, so a policy trained on 3 to 5 agents runs on 20).
+    Every map is equivariant, so the network is too, for any N and M (the choice of ``j*``
+    except where weights tie exactly; a lone agent's do, and its preference, a softmax of its
+    scores over the landmarks, decides). Pools are means (``pooling``) and nothing the network
+    sees grows with the arena (``reach``), so a policy trained on 3 to 5 agents runs on 20.
     """
 
     def __init__(
@@ -227,8 +235,8 @@ class CentralisedPolicy(NavigationNetwork):
         in_channels: int = 2,
         out_channels: int = ACTIONS,
         out_order: Sequence[int] = (1, 0),
-        hidden: int = 64,
-        blocks: int = 2,
+        hidden: int = 32,
+        blocks: int = 1,
         pooling: str = "mean",
         sinkhorn: int = 5,
         reach: float = 1.0,
@@ -247,7 +255,7 @@ class CentralisedPolicy(NavigationNetwork):
         self.score = ProductLinear(pair, pair, hidden, 1, pooling)
         self.assign = Sinkhorn(1, sinkhorn, order=pair) if sinkhorn else None
         self.pool = AxisPool(pair, set=1, reduce="max", channels=hidden)
-        self.actor = MLP(2 * hidden, ACTIONS, hidden, 2, order=(1, 0))
+        self.actor = MLP(2 * hidden + LANDMARK_FEATURES, ACTIONS, hidden, 2, order=(1, 0))
         self.critic = nn.Sequential(
             nn.Linear(2 * hidden + 1, hidden), nn.ReLU(), nn.Linear(hidden, 1)
         )
@@ -262,14 +270,16 @@ class CentralisedPolicy(NavigationNetwork):
         h = self.norm(h, masks)
         keep = None if masks is None else Rep(1, (1, 1)).mask(masks)  # (E, N, M, 1)
         score = self.score(h, masks)
-        if self.assign is not None:
-            weight = self.assign(score, masks).exp()
-        else:
-            low = torch.finfo(score.dtype).min
-            weight = torch.softmax(score if keep is None else score.masked_fill(~keep, low), 2)
+        low = torch.finfo(score.dtype).min
+        preference = torch.softmax(score if keep is None else score.masked_fill(~keep, low), 2)
+        weight = preference if self.assign is None else self.assign(score, masks).exp()
         if keep is not None:
             weight = weight.masked_fill(~keep, 0.0)
-        summary = torch.cat([(weight * h).sum(2), self.pool(h, masks)], -1)
+        # each agent's own landmark: the one it weighs most; where weights tie (a lone agent
+        # weighs every landmark 1), its own preference decides
+        own = (weight + TIE_BREAK * preference).argmax(2, keepdim=True)
+        target = x.landmarks.gather(2, own.expand(-1, -1, 1, LANDMARK_FEATURES))[:, :, 0]
+        summary = torch.cat([(weight * h).sum(2), self.pool(h, masks), target], -1)
         logits = self.actor(summary, masks)
         pooled = torch.cat(
             [

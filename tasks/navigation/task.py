@@ -75,8 +75,8 @@ class NavigationDataModule(SetTask):
         self,
         agents: int | list[int] = [3, 4, 5],  # noqa: B006  (read by LightningCLI, never mutated)
         val_agents: int | list[int] = [3, 10, 20],  # noqa: B006
-        num_envs: int = 256,
-        steps_per_epoch: int = 50,
+        num_envs: int = 128,
+        steps_per_epoch: int = 20,
         val_instances: int = 200,
         test_instances: int = 1000,
         arena: float | None = None,

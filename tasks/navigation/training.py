@@ -74,7 +74,7 @@ class Rollout:
 
     def states(self, index: Tensor) -> NavState:
         """The states of the flat step indices ``index`` (``t · E + e``), ``step`` one per state."""
-        steps, episodes = self.actions.shape[:2]
+        episodes = self.actions.shape[1]
         t, e = index // episodes, index % episodes
         return NavState(
             self.agent_pos[t, e],
@@ -206,7 +206,7 @@ class NavigationPPO(SymmetricModule):
         net: NetworkFactory,
         element_shape: tuple[int, ...] = (2,),
         rep_out: str = "5x(1,0)",
-        lr: float = 3e-4,
+        lr: float = 1e-3,
         weight_decay: float = 0.0,
         schedule: Literal["constant", "onecycle", "cosine"] = "constant",
         gamma: float = 0.99,
@@ -219,7 +219,7 @@ class NavigationPPO(SymmetricModule):
         max_grad_norm: float = 0.5,
         greedy_eval: bool = True,
         figure: bool = True,
-        threads: int | None = None,
+        threads: int | None = 1,
     ) -> None:
         if tuple(element_shape) != (2,) or Rep.parse(rep_out) != Rep(5, (1, 0)):
             raise ValueError(
