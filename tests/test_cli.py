@@ -156,6 +156,11 @@ SMALL_DATA = {
         "--data.init_args.horizon=[10]",
         "--data.init_args.train_horizon=[10]",
     ],
+    "navigation.yaml": [
+        "--data.init_args.val_instances=8",
+        "--data.init_args.val_agents=[3]",
+        "--data.init_args.num_envs=16",
+    ],
 }
 
 
