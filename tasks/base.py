@@ -25,6 +25,7 @@ __all__ = [
     "SetTask",
     "batch_loader",
     "check_at_least",
+    "positive_ints",
 ]
 
 T = TypeVar("T")
@@ -218,6 +219,22 @@ def _derived(task: SetTask, attr: str) -> TypeError:
         f"{type(task).__name__}.{attr} is derived from rep_out: set self.rep_out = Rep(channels, "
         "order, group) instead"
     )
+
+
+def positive_ints(value: int | Sequence[int], name: str) -> list[int]:
+    """``value`` as a non-empty list of positive integers (one integer or a list of them).
+
+    >>> positive_ints(5, "k"), positive_ints([3, 4], "agents")
+    ([5], [3, 4])
+    >>> positive_ints([0], "agents")
+    Traceback (most recent call last):
+    ...
+    ValueError: agents must be a positive integer or a list of them, got [0]
+    """
+    values = [value] if isinstance(value, int) else [int(v) for v in value]
+    if not values or any(v < 1 for v in values):
+        raise ValueError(f"{name} must be a positive integer or a list of them, got {value!r}")
+    return values
 
 
 def check_at_least(least: int, /, **values: Any) -> None:

@@ -9,7 +9,7 @@ representation is ``Rep(1, order=1)``: the arms are the set, and permuting them 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import gymnasium
@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric, Metric
 
 from symlight.core.rep import Rep
 
-from ..base import FreshBatches, SetTask, batch_loader, check_at_least
+from ..base import FreshBatches, SetTask, batch_loader, check_at_least, positive_ints
 from .env import ENV_ID
 from .features import NUM_FEATURES, arm_features
 from .play import make_env
@@ -32,13 +32,6 @@ __all__ = ["BanditDataModule", "Cell"]
 
 Cell = tuple[int, int]
 """``(k, horizon)``: number of arms and number of pulls of an episode."""
-
-
-def _as_list(value: int | Sequence[int], name: str) -> list[int]:
-    values = [value] if isinstance(value, int) else [int(v) for v in value]
-    if not values or any(v < 1 for v in values):
-        raise ValueError(f"{name} must be a positive integer or a list of them, got {value!r}")
-    return values
 
 
 class BanditDataModule(SetTask):
@@ -96,10 +89,12 @@ class BanditDataModule(SetTask):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.ks = _as_list(k, "k")
-        self.horizons = _as_list(horizon, "horizon")
+        self.ks = positive_ints(k, "k")
+        self.horizons = positive_ints(horizon, "horizon")
         self.train_horizons = (
-            self.horizons if train_horizon is None else _as_list(train_horizon, "train_horizon")
+            self.horizons
+            if train_horizon is None
+            else positive_ints(train_horizon, "train_horizon")
         )
         check_at_least(
             1,

@@ -11,7 +11,7 @@ logits, relabelling the landmarks leaves them unchanged.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -21,7 +21,7 @@ from torchmetrics import MeanMetric, Metric
 
 from symlight.core.rep import Rep
 
-from ..base import FreshBatches, SetTask, batch_loader, check_at_least
+from ..base import FreshBatches, SetTask, batch_loader, check_at_least, positive_ints
 from .baselines import baselines
 from .env import ACTIONS, NavigationEnv, default_arena
 
@@ -29,13 +29,6 @@ __all__ = ["BASELINES", "NavigationDataModule"]
 
 BASELINES = tuple(baselines())
 """The baselines validation plays beside the policy (``random``, ``nearest``, ``oracle``)."""
-
-
-def _sizes(value: int | Sequence[int], name: str) -> list[int]:
-    values = [value] if isinstance(value, int) else [int(v) for v in value]
-    if not values or any(v < 1 for v in values):
-        raise ValueError(f"{name} must be a positive integer or a list of them, got {value!r}")
-    return values
 
 
 class NavigationDataModule(SetTask):
@@ -85,8 +78,8 @@ class NavigationDataModule(SetTask):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.train_agents = _sizes(agents, "agents")
-        self.val_agents = _sizes(val_agents, "val_agents")
+        self.train_agents = positive_ints(agents, "agents")
+        self.val_agents = positive_ints(val_agents, "val_agents")
         check_at_least(
             1,
             num_envs=num_envs,
