@@ -6,6 +6,7 @@ import functools
 import numbers
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ __all__ = [
     "SetTask",
     "batch_loader",
     "check_at_least",
+    "policy_checkpoint",
     "positive_ints",
 ]
 
@@ -219,6 +221,42 @@ def _derived(task: SetTask, attr: str) -> TypeError:
         f"{type(task).__name__}.{attr} is derived from rep_out: set self.rep_out = Rep(channels, "
         "order, group) instead"
     )
+
+
+def policy_checkpoint(path: str | Path, key: str, what: str, saved_by: str, config: str) -> Any:
+    """The checkpoint at ``path``, which a policy module records under ``key``.
+
+    A missing file is a FileNotFoundError; a checkpoint without ``key`` (another task's, say) is a
+    ValueError naming the file, what it holds, and the command that trains ``what``. The file is
+    unpickled in full (it records how to rebuild its network): load only files you trust.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(checkpoint, Mapping) or key not in checkpoint:
+        raise ValueError(
+            f"{str(path)!r} is not a {what} checkpoint: it holds {_held(checkpoint)}, not a "
+            f"{saved_by}; train one with `python -m symlight fit --config {config}`"
+        )
+    return checkpoint
+
+
+def _held(checkpoint: Any) -> str:
+    """What a checkpoint holds, in a few words: its task, else its network."""
+    if not isinstance(checkpoint, Mapping):
+        return f"a {type(checkpoint).__name__}"
+    hparams = checkpoint.get("hyper_parameters") or {}
+    data = checkpoint.get("datamodule_hyper_parameters") or {}
+    tasks = [str(h["_class_path"]) for h in (data, hparams) if h.get("_class_path")]
+    tasks += [key for key in checkpoint if isinstance(key, str) and key.endswith("DataModule")]
+    if tasks:
+        return f"a model of the task {tasks[0].rsplit('.', 1)[-1]}"
+    net = hparams.get("net")
+    net = getattr(net, "func", net)  # a functools.partial of the network's class
+    if hasattr(net, "__name__"):
+        return f"the network {net.__name__}"
+    return "no policy"
 
 
 def positive_ints(value: int | Sequence[int], name: str) -> list[int]:

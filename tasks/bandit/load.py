@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..base import policy_checkpoint
 from .policies import PolicyFunction
 from .prior import Prior
 from .training import CHECKPOINT_KEY, BanditPolicyGradient
@@ -24,15 +25,9 @@ def load_checkpoint_module(
     unpickled in full (it records how to rebuild its network): load only files you trust.
     """
     path = Path(checkpoint_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if CHECKPOINT_KEY not in checkpoint:
-        raise ValueError(
-            f"{str(path)!r} is not a bandit policy checkpoint (it was not saved by "
-            f"BanditPolicyGradient{_saved_by(checkpoint)}); train one with "
-            "`python -m symlight fit --config bandit.yaml`"
-        )
+    checkpoint = policy_checkpoint(
+        path, CHECKPOINT_KEY, "bandit policy", "BanditPolicyGradient", "bandit.yaml"
+    )
     module = BanditPolicyGradient.load_from_checkpoint(
         path, map_location=device, weights_only=False
     )
@@ -72,12 +67,3 @@ def load_policy(
         return int(batched(single, generator)[0])
 
     return policy
-
-
-def _saved_by(checkpoint: Mapping[str, Any]) -> str:
-    hparams = checkpoint.get("hyper_parameters", {})
-    data = checkpoint.get("datamodule_hyper_parameters") or {}
-    name = hparams.get("_class_path") or data.get("_class_path")
-    if name:
-        return f"; it holds a {str(name).rsplit('.', 1)[-1]}"
-    return ""

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..base import policy_checkpoint
 from .env import DT, NavState
 from .evaluation import Policy
 from .parallel import state_from_observations
@@ -79,14 +80,7 @@ def load_checkpoint_module(
     trust.
     """
     path = Path(checkpoint_path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(checkpoint, Mapping) or CHECKPOINT_KEY not in checkpoint:
-        raise ValueError(
-            f"{str(path)!r} is not a navigation policy checkpoint: it holds {_held(checkpoint)}, "
-            "not a NavigationPPO; train one with `python -m symlight fit --config navigation.yaml`"
-        )
+    policy_checkpoint(path, CHECKPOINT_KEY, "navigation policy", "NavigationPPO", "navigation.yaml")
     module = NavigationPPO.load_from_checkpoint(path, map_location=device, weights_only=False)
     module.eval()
     return module
@@ -116,20 +110,3 @@ def load_policy(
     generator = torch.Generator(device=device).manual_seed(0)
     dtype = next(module.parameters()).dtype
     return ObservationPolicy(lambda state: module.act(state, greedy, generator), device, dtype)
-
-
-def _held(checkpoint: Any) -> str:
-    """What a checkpoint that is not a navigation policy holds, in a few words."""
-    if not isinstance(checkpoint, Mapping):
-        return f"a {type(checkpoint).__name__}"
-    hparams = checkpoint.get("hyper_parameters") or {}
-    data = checkpoint.get("datamodule_hyper_parameters") or {}
-    tasks = [str(h["_class_path"]) for h in (data, hparams) if h.get("_class_path")]
-    tasks += [key for key in checkpoint if isinstance(key, str) and key.endswith("DataModule")]
-    if tasks:
-        return f"a model of the task {tasks[0].rsplit('.', 1)[-1]}"
-    net = hparams.get("net")
-    net = getattr(net, "func", net)  # a functools.partial of the network's class
-    if hasattr(net, "__name__"):
-        return f"the network {net.__name__}"
-    return "no navigation policy"
