@@ -214,6 +214,10 @@ def test_accuracy_plots_stay_within_zero_and_one(tmp_path):
         assert fig.axes[0].get_ylim() == (0.0, 1.0), spec
     fig = figure(frame, cfg, {"kind": "bar", "metric": "val/loss", "group": "net"})
     assert fig.axes[0].get_ylim()[1] > 2.5, "a metric past 1 keeps its own range"
+    small = frame.assign(**{"val/mae": [0.01, 0.02, 0.07, 0.08]})
+    fig = figure(small, cfg, {"kind": "bar", "metric": "val/mae", "group": "net"})
+    low, high = fig.axes[0].get_ylim()
+    assert low == 0 and 0.08 < high < 0.2, "a small error is not squashed into [0, 1]"
 
 
 def test_bad_sweep_configs_fail_with_one_clear_line(tmp_path, capsys):
