@@ -252,11 +252,11 @@ def figure(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any]):
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
     finite = [v for v in shown if v == v]
-    for ax in axes[: len(facets)]:
-        if finite and all(0 <= v <= 1 for v in finite) and max(finite) > 0.5:
-            ax.set_ylim(0, 1)  # an accuracy: error bars do not stretch the axis past [0, 1]
-        elif finite and min(finite) >= 0:
-            ax.set_ylim(bottom=0)  # an error or a regret: its own range, from 0
+    if finite and min(finite) >= 0:
+        # an accuracy keeps [0, 1] (error bars do not stretch it); an error or a regret its own range
+        accuracy = 0.5 < max(finite) <= 1
+        for ax in axes[: len(facets)]:
+            ax.set_ylim(0, 1) if accuracy else ax.set_ylim(bottom=0)
     if facets and axes[0].get_legend_handles_labels()[1]:
         axes[0].legend(
             fontsize=7, title=spec.get("hue") if kind == "bar" else group, title_fontsize=7
