@@ -4,7 +4,7 @@
     python benchmarks/bandit_gpu_check.py --cpu    # the same steps on the CPU (a dry run)
 
 Fits ``configs/bandit.yaml`` for 40 steps (rollouts on the batched env on the GPU, validation at
-k in {5, 10}, n in {10, 100}), tests the checkpoint at k = 50, n = 200, prints the regrets and the
+k in {5, 10, 20}, n in {10, 100}), tests the checkpoint at k = 50, n = 200, prints the regrets and the
 equivariance error as logged and the wall times, then plays one episode with ``load_policy`` on
 the CPU. Exits 1 if something fails or a logged regret is not finite.
 """

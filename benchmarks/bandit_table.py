@@ -7,8 +7,8 @@ so every policy meets the same instances and the same reward draws. For each pol
 reward ± standard error, regret as in the RL² table (n·k/(k+1) - mean total reward) and
 pseudo-regret (mean of n·max p - Σ_t p_{a_t}) ± standard error. Beside them, the published RL²
 and Gittins regrets and the exact Bayes-optimal total reward at n = 10. The learned policies play
-greedily (the arm of largest logit) and were trained on k in {5, 10} only; each checkpoint's
-table is headed by its training signal (`advantage`: `reward`, the default, or the
+greedily (the arm of largest logit) and were trained on k in {5, 10, 20}, never on k = 50; each
+checkpoint's table is headed by its training signal (`advantage`: `reward`, the default, or the
 simulation-only `expected_reward`).
 
     python benchmarks/bandit_table.py --ckpt lightning_logs/bandit/version_0/checkpoints/last.ckpt
