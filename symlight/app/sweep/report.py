@@ -254,9 +254,9 @@ def figure(done: pd.DataFrame, cfg: SweepConfig, spec: Mapping[str, Any]):
     finite = [v for v in shown if v == v]
     if finite and min(finite) >= 0:
         # an accuracy keeps [0, 1] (error bars do not stretch it); an error or a regret its own range
-        accuracy = 0.5 < max(finite) <= 1
+        top = 1 if 0.5 < max(finite) <= 1 else None  # None: the top stays where it is
         for ax in axes[: len(facets)]:
-            ax.set_ylim(0, 1) if accuracy else ax.set_ylim(bottom=0)
+            ax.set_ylim(0, top)
     if facets and axes[0].get_legend_handles_labels()[1]:
         axes[0].legend(
             fontsize=7, title=spec.get("hue") if kind == "bar" else group, title_fontsize=7
