@@ -25,6 +25,7 @@ from symlight.tasks.bandit import (
     Prior,
     arm_features,
     load_policy,
+    sampling_logits,
 )
 from symlight.tasks.bandit.training import advantages, rewards_to_go
 from symlight.training import SymmetricModule
@@ -107,6 +108,48 @@ def test_batched_policy_plays_permuted_arms_the_same_way():
     }
     logits, moved_logits = policy.logits(obs), policy.logits(moved)
     torch.testing.assert_close(moved_logits, logits.gather(1, perm), rtol=1e-12, atol=1e-12)
+
+
+class _ConstantLogits(torch.nn.Module):
+    """Logit 0 for every arm, whatever its features."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.zeros(*x.shape[:-1], 1, dtype=x.dtype)
+
+
+@pytest.mark.parametrize("k", [2, 4, 11, 50])
+def test_the_untouched_arms_are_one_choice_when_sampling(k):
+    # one arm pulled, k - 1 untouched, every logit equal: the pulled arm and "a fresh arm" are
+    # drawn half the time each, whatever k (a plain softmax would give the pulled arm 1/k)
+    pulls = torch.zeros(1, k, dtype=torch.int64)
+    pulls[0, 0] = 3
+    probs = torch.softmax(sampling_logits(torch.zeros(1, k, dtype=torch.float64), pulls), -1)
+    assert probs[0, 0].item() == pytest.approx(0.5, abs=1e-12)
+    torch.testing.assert_close(
+        probs[0, 1:], torch.full((k - 1,), 0.5 / (k - 1), dtype=torch.float64)
+    )
+    obs = {"pulls": pulls.expand(4000, k), "successes": torch.zeros(4000, k, dtype=torch.int64),
+           "steps_left": torch.full((4000,), 10)}  # fmt: skip
+    sampled = PolicyFunction(_ConstantLogits(), greedy=False)(obs, torch.Generator().manual_seed(0))
+    assert abs((sampled == 0).double().mean().item() - 0.5) < 0.03  # se 0.008
+
+
+def test_sampling_logits_leave_pulled_arms_alone_and_permute_with_the_arms():
+    gen = torch.Generator().manual_seed(3)
+    logits = torch.randn(64, 7, generator=gen, dtype=torch.float64)
+    pulls = torch.randint(0, 3, (64, 7), generator=gen)
+    out = sampling_logits(logits, pulls)
+    untouched = (pulls == 0).sum(-1, keepdim=True).double()
+    torch.testing.assert_close(out, torch.where(pulls == 0, logits - untouched.log(), logits))
+    all_pulled = pulls + 1
+    torch.testing.assert_close(sampling_logits(logits, all_pulled), logits, rtol=0, atol=0)
+    perm = random_permutation(64, 7, generator=gen)
+    moved = sampling_logits(logits.gather(1, perm), pulls.gather(1, perm))
+    torch.testing.assert_close(moved, out.gather(1, perm), rtol=1e-12, atol=1e-12)
 
 
 # -- the gradient estimate ---------------------------------------------------------------------

@@ -26,6 +26,7 @@ from .policies import (
     UCB1Policy,
     bayes_optimal_value,
     classic_policies,
+    sampling_logits,
 )
 from .prior import UNIFORM, Prior
 from .task import BanditDataModule
@@ -63,5 +64,6 @@ __all__ = [
     "make_env",
     "observation_space",
     "play",
+    "sampling_logits",
     "summarize",
 ]

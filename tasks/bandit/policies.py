@@ -39,6 +39,7 @@ __all__ = [
     "argmax_random_ties",
     "bayes_optimal_value",
     "classic_policies",
+    "sampling_logits",
 ]
 
 Obs = Mapping[str, Tensor]
@@ -217,8 +218,9 @@ class PolicyFunction:
     """A network over the arms' features (:mod:`.features`) as a batched policy.
 
     ``policy(obs, generator) -> (B,) actions``. Greedy takes the arm with the largest logit (the
-    lowest index among ties); otherwise an arm is drawn from the softmax with ``generator``.
-    Symmetry: equivariant over arms (S_k) when ``net`` is.
+    lowest index among ties); otherwise an arm is drawn with ``generator`` from the softmax of
+    :func:`sampling_logits`, in which the untouched arms are one choice, "a fresh arm", whatever
+    their number. Symmetry: equivariant over arms (S_k) when ``net`` is.
     """
 
     def __init__(self, net: nn.Module, prior: Prior = UNIFORM, greedy: bool = True) -> None:
@@ -234,8 +236,24 @@ class PolicyFunction:
         logits = self.logits(obs)
         if self.greedy:
             return logits.argmax(-1)
-        probs = torch.softmax(logits.float(), -1)
+        probs = torch.softmax(sampling_logits(logits, obs["pulls"]).float(), -1)
         return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def sampling_logits(logits: Tensor, pulls: Tensor) -> Tensor:
+    """The logits (..., k) a policy samples from: the network's, minus ``log m`` on each of the
+    ``m`` arms not yet pulled (``pulls`` (..., k)).
+
+    Untouched arms look alike, so the network gives them one logit ``l``; sampled from the plain
+    softmax, "some untouched arm" would get ``m·e^l``, a share that grows with the number of arms
+    while the greedy policy (which compares ``l`` with the pulled arms' logits) stays the same.
+    Here the untouched arms share ``e^l`` as one choice, so the sampled policy that training
+    improves explores as the greedy one it is played as. Equivariant: ``m`` is the same for every
+    ordering of the arms.
+    """
+    untouched = pulls == 0
+    m = untouched.sum(-1, keepdim=True).clamp(min=1).to(logits.dtype)
+    return logits - untouched.to(logits.dtype) * m.log()
 
 
 def classic_policies(prior: Prior = UNIFORM) -> dict[str, IndexPolicy | RandomPolicy]:

@@ -5,7 +5,7 @@ One update (:meth:`BanditPolicyGradient.training_step`), top to bottom:
 1. **Play.** The task's vector environment, ``B`` episodes of the ``(k, n)`` the DataModule names
    for this step, is reset with a seed of the run, the rank and the update number (so a resumed
    fit plays what an uninterrupted one plays) and played to its end by drawing arms from the
-   policy's softmax. Kept: what the environment returned, observations, actions ``a_t`` and
+   policy's softmax, in which the untried arms are one choice (:func:`~.policies.sampling_logits`). Kept: what the environment returned, observations, actions ``a_t`` and
    rewards ``r_t`` (:func:`~.play.play`; ``info`` is never read).
 2. **Advantages** (:func:`advantages`). Episode ``b``'s reward-to-go ``G_t^b = Σ_{s≥t} r_s^b``
    minus the mean reward-to-go of the other ``B − 1`` episodes at the same step (a leave-one-out
@@ -40,7 +40,7 @@ from . import evaluation
 from .env import ENV_ID
 from .features import NUM_FEATURES, arm_features
 from .play import Episodes, play, pseudo_regret
-from .policies import PolicyFunction
+from .policies import PolicyFunction, sampling_logits
 from .prior import UNIFORM, Prior
 
 __all__ = ["CHECKPOINT_KEY", "BanditPolicyGradient", "advantages", "policy_loss"]
@@ -172,6 +172,7 @@ class BanditPolicyGradient(SymmetricModule):
         steps = (chosen // num_envs, chosen % num_envs)  # (step, episode) pairs
         adv = advantages(rewards_to_go(rewards))[steps]
         logits = self.net(self._features(episodes, steps)).squeeze(-1)
+        logits = sampling_logits(logits, episodes.pulls[steps])  # the untried arms: one choice
         loss, entropy = policy_loss(logits, episodes.actions[steps], adv, self.hparams.entropy)
         self.log("train/loss", loss, prog_bar=True, batch_size=num_envs)
         self.log("train/entropy", entropy, batch_size=num_envs)
