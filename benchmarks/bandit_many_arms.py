@@ -81,19 +81,36 @@ def arms_tried(policy, n: int, k: int, count: int, seed: int) -> float:
     return float(pulled.gt(0).sum(-1).double().mean())
 
 
+def cell_list(text: str) -> list[tuple[int, int]]:
+    """``"100x50,100x20"`` -> ``[(100, 50), (100, 20)]``: horizon x arms, each at least 1."""
+    try:
+        cells = [tuple(int(x) for x in cell.split("x")) for cell in text.split(",")]
+    except ValueError:
+        cells = []
+    if not cells or any(len(cell) != 2 or min(cell) < 1 for cell in cells):
+        raise argparse.ArgumentTypeError(
+            f"expected cells as n x k, e.g. 100x50,100x20; got {text!r}"
+        )
+    return cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ckpt", type=Path, help="a bandit checkpoint to play beside the index")
-    parser.add_argument("--cells", default="100x50,100x20,100x10", help="n x k, comma-separated")
+    parser.add_argument("--cells", type=cell_list, default="100x50,100x20,100x10",
+                        help="n x k, comma-separated")  # fmt: skip
     parser.add_argument("--instances", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--seed", type=int, default=12345, help="bandit_table.py's default")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    cells = [tuple(int(x) for x in cell.split("x")) for cell in args.cells.split(",")]
+    cells = args.cells
     policies = {"fresh-arm index": FreshArmIndexPolicy(max(n for n, _ in cells))}
     if args.ckpt is not None:
-        module, prior = load_checkpoint_module(args.ckpt)
+        try:
+            module, prior = load_checkpoint_module(args.ckpt)
+        except (OSError, ValueError) as error:
+            parser.error(f"--ckpt {args.ckpt}: {error}")
         policies["learned"] = PolicyFunction(module.net, prior, greedy=True)
     print("| n | k | instances | policy | regret | pseudo-regret | arms tried | RL² | Gittins |")
     print("|---|---|---|---|---|---|---|---|---|")

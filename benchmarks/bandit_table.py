@@ -171,6 +171,9 @@ def main() -> None:
         trained += line
     if not args.ckpt:
         parser.error("give --ckpt PATH or --train")
+    for ckpt in args.ckpt:
+        if not ckpt.is_file():
+            parser.error(f"--ckpt {ckpt}: no such file")
     start = time.perf_counter()
     tables = []
     for ckpt in args.ckpt:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+import pickle
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -226,14 +227,17 @@ def _derived(task: SetTask, attr: str) -> TypeError:
 def policy_checkpoint(path: str | Path, key: str, what: str, saved_by: str, config: str) -> Any:
     """The checkpoint at ``path``, which a policy module records under ``key``.
 
-    A missing file is a FileNotFoundError; a checkpoint without ``key`` (another task's, say) is a
-    ValueError naming the file, what it holds, and the command that trains ``what``. The file is
+    A missing file is a FileNotFoundError; a file torch cannot read, or a checkpoint without
+    ``key`` (another task's, say), is a ValueError naming the file, what it holds, and the command that trains ``what``. The file is
     unpickled in full (it records how to rebuild its network): load only files you trust.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:  # not a file torch wrote
+        raise ValueError(f"{str(path)!r} is not a checkpoint torch can read: {error}") from None
     if not isinstance(checkpoint, Mapping) or key not in checkpoint:
         raise ValueError(
             f"{str(path)!r} is not a {what} checkpoint: it holds {_held(checkpoint)}, not a "

@@ -245,6 +245,11 @@ def test_load_policy_rejects_a_checkpoint_of_another_task(tmp_path):
         load_policy(path)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_policy(tmp_path / "missing.ckpt")
+    (tmp_path / "notes.ckpt").write_text("# not a checkpoint\n")
+    (tmp_path / "cut.ckpt").write_bytes(path.read_bytes()[:1000])  # a copy cut short
+    for broken in ("notes.ckpt", "cut.ckpt"):
+        with pytest.raises(ValueError, match=f"'.*{broken}' is not a checkpoint torch can read"):
+            load_policy(tmp_path / broken)
 
 
 def test_the_task_declares_one_logit_per_arm():
