@@ -227,9 +227,10 @@ def _derived(task: SetTask, attr: str) -> TypeError:
 def policy_checkpoint(path: str | Path, key: str, what: str, saved_by: str, config: str) -> Any:
     """The checkpoint at ``path``, which a policy module records under ``key``.
 
-    A missing file is a FileNotFoundError; a file torch cannot read, or a checkpoint without
-    ``key`` (another task's, say), is a ValueError naming the file, what it holds, and the command that trains ``what``. The file is
-    unpickled in full (it records how to rebuild its network): load only files you trust.
+    A missing file is a FileNotFoundError. A file torch cannot read is a ValueError naming it; so
+    is a checkpoint without ``key`` (another task's, say), naming also what it holds and the
+    command that trains ``what``. The file is unpickled in full (it records how to rebuild its
+    network): load only files you trust.
     """
     path = Path(path)
     if not path.is_file():

@@ -5,8 +5,9 @@ One update (:meth:`BanditPolicyGradient.training_step`), top to bottom:
 1. **Play.** The task's vector environment, ``B`` episodes of the ``(k, n)`` the DataModule names
    for this step, is reset with a seed of the run, the rank and the update number (so a resumed
    fit plays what an uninterrupted one plays) and played to its end by drawing arms from the
-   policy's softmax, in which the untried arms are one choice (:func:`~.policies.sampling_logits`). Kept: what the environment returned, observations, actions ``a_t`` and
-   rewards ``r_t`` (:func:`~.play.play`; ``info`` is never read).
+   policy's softmax, in which the untried arms are one choice (:func:`~.policies.sampling_logits`).
+   Kept: what the environment returned, observations, actions ``a_t`` and rewards ``r_t``
+   (:func:`~.play.play`; ``info`` is never read).
 2. **Advantages** (:func:`advantages`). Episode ``b``'s reward-to-go ``G_t^b = Σ_{s≥t} r_s^b``
    minus the mean reward-to-go of the other ``B − 1`` episodes at the same step (a leave-one-out
    baseline: the other episodes are independent of episode ``b``'s actions, so the gradient
