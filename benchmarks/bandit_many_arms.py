@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from bandit_table import PUBLISHED, evaluate
 
-from symlight.tasks.bandit import ENV_ID, UNIFORM, PolicyFunction, Prior, make_env, play
+from symlight.tasks.bandit import UNIFORM, PolicyFunction, Prior
 from symlight.tasks.bandit.load import load_checkpoint_module
 
 
@@ -69,16 +69,6 @@ class FreshArmIndexPolicy:
             raise ValueError(f"built for horizons up to {self.horizon}, got {int(left.max())}")
         index = self.values[left[:, None].expand_as(pulls), successes, pulls - successes]
         return index.argmax(-1).to(obs["pulls"].device)
-
-
-def arms_tried(policy, n: int, k: int, count: int, seed: int) -> float:
-    """Mean number of distinct arms an episode pulls, on the first ``count`` instances of the cell
-    (seeded as ``bandit_table.evaluate``: ``count`` must fit one chunk of it)."""
-    first = seed + 1_000_003 * (1000 * n + k)
-    env = make_env(ENV_ID, count, k, n, UNIFORM)
-    episodes = play(policy, env, first, torch.Generator().manual_seed(first))
-    pulled = episodes.pulls[-1] + torch.nn.functional.one_hot(episodes.actions[-1], k)
-    return float(pulled.gt(0).sum(-1).double().mean())
 
 
 def cell_list(text: str) -> list[tuple[int, int]]:
@@ -121,10 +111,9 @@ def main() -> None:
         for count in args.instances:
             for name, policy in policies.items():
                 res = evaluate(policy, n, k, count, args.seed)
-                tried = arms_tried(policy, n, k, min(count, 1000), args.seed)
                 print(
                     f"| {n} | {k} | {count} | {name} | {res['regret']:.2f} ± {res['reward_se']:.2f}"
-                    f" | {res['pseudo_regret']:.2f} ± {res['pseudo_regret_se']:.2f} | {tried:.2f}"
+                    f" | {res['pseudo_regret']:.2f} ± {res['pseudo_regret_se']:.2f} | {res['arms_tried']:.2f}"
                     f" | {rl2:.2f} | {gittins:.2f} |",
                     flush=True,
                 )

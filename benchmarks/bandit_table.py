@@ -20,6 +20,7 @@ The tables go into benchmarks/RESULTS.md (section "Bandit"), with the command, m
 from __future__ import annotations
 
 import argparse
+import pickle
 import re
 import resource
 import sys
@@ -62,17 +63,20 @@ PUBLISHED_INSTANCES = 1000  # RL²'s instances per cell: its figures' standard e
 
 
 def evaluate(policy, n: int, k: int, instances: int, seed: int) -> dict[str, float]:
-    """Mean total reward, regret and pseudo-regret (± standard errors) of a batched policy on
-    ``instances`` episodes of the cell, played in chunks of at most 20 million arm-pulls.
+    """Mean total reward, regret and pseudo-regret (± standard errors) and the mean number of
+    distinct arms pulled, of a batched policy on ``instances`` episodes of the cell, played in
+    chunks of at most 20 million arm-pulls.
     """
     first = seed + 1_000_003 * (1000 * n + k)  # instance i: the env seeded first + i
     chunk = max(1, min(instances, 20_000_000 // (n * k)))
-    totals, pseudo = [], []
+    totals, pseudo, tried = [], [], []
     for start in range(0, instances, chunk):
         env = make_env(ENV_ID, min(chunk, instances - start), k, n, UNIFORM)
         episodes = play(policy, env, first + start, torch.Generator().manual_seed(first + start))
         totals.append(episodes.rewards.double().sum(0))
         pseudo.append(pseudo_regret(env.means, episodes.actions).sum(0))  # simulation only
+        pulled = episodes.pulls[-1] + torch.nn.functional.one_hot(episodes.actions[-1], k)
+        tried.append(pulled.gt(0).sum(-1).double())
     total, pseudo = torch.cat(totals), torch.cat(pseudo)
     se = instances**-0.5
     return {
@@ -82,6 +86,7 @@ def evaluate(policy, n: int, k: int, instances: int, seed: int) -> dict[str, flo
         "regret": n * UNIFORM.expected_best(k) - float(total.mean()),
         "pseudo_regret": float(pseudo.mean()),
         "pseudo_regret_se": float(pseudo.std()) * se,
+        "arms_tried": float(torch.cat(tried).mean()),
     }
 
 
@@ -177,7 +182,10 @@ def main() -> None:
     start = time.perf_counter()
     tables = []
     for ckpt in args.ckpt:
-        saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        try:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)
+        except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+            parser.error(f"--ckpt {ckpt}: not a checkpoint torch can read ({error})")
         signal = saved["hyper_parameters"].get("advantage", "expected_reward")  # older ones
         print(f"\n{ckpt}: trained on `{signal}`", flush=True)
         body, _ = table(ckpt, args.seed, args.instances, args.instances_small)
